@@ -1,0 +1,22 @@
+# Two commands on a fresh Debian 12 machine:
+#   make deploy-local   deploy the whole service locally
+#   make test           run every test (lint, unit, Molecule, image, end to end)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make deploy-local   deploy the whole service on this machine"
+	@echo "make test           run all tests (deploys locally first)"
+	@echo "make lint           linters only"
+
+deploy-local:
+	scripts/deploy-local.sh
+
+test:
+	scripts/run-tests.sh
+
+lint:
+	GXNB_EXTRAS=deploy,test scripts/host-setup.sh
+	.venv/bin/python -m pytest -q tests/lint
+
+.PHONY: help deploy-local test lint

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what the deploy and the tests need on a fresh Debian 12 host that has
+# only Python: Debian packages (Docker engine, debootstrap) and a virtualenv.
+# Idempotent and quick when everything is there.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+VENV="${GXNB_VENV:-$here/.venv}"
+EXTRAS="${GXNB_EXTRAS:-deploy}"
+
+need_apt=()
+command -v dockerd >/dev/null || need_apt+=(docker.io)
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+command -v iptables >/dev/null || need_apt+=(iptables)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "host-setup: apt-get install ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+stamp="$VENV/.gxnb-$(sha256sum "$here/pyproject.toml" | cut -c1-12)-${EXTRAS//,/-}"
+if [ ! -e "$stamp" ]; then
+  echo "host-setup: virtualenv $VENV [$EXTRAS]"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -e "$here[$EXTRAS]"
+  rm -f "$VENV"/.gxnb-*
+  touch "$stamp"
+fi

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Create (or reuse) the local systemd "node" container that `make deploy-local`
+# deploys into when the host has no systemd as PID 1. Flags follow the field
+# notes: everything --privileged would give except CAP_SYS_RESOURCE (which this
+# kind of host lacks), its own cgroup namespace, and /var/lib/docker as a volume
+# so the node's Docker engine uses overlay2.
+set -euo pipefail
+NODE="${GXNB_NODE_NAME:-gxnb-local-node}"
+IMAGE="${SYSTEMD_IMAGE:-gxnb/debian-systemd:bookworm}"
+HTTP_PORT="${GXNB_HTTP_PORT:-8080}"      # host port == nginx port inside the node
+BIND_ADDR="${GXNB_BIND_ADDR:-127.0.0.1}"
+
+state="$(docker inspect -f '{{.State.Status}}' "$NODE" 2>/dev/null || true)"
+case "$state" in
+  running) echo "node $NODE: running" ;;
+  "")
+    echo "node $NODE: creating from $IMAGE (publishes ${BIND_ADDR}:${HTTP_PORT})"
+    docker run -d --name "$NODE" --hostname "$NODE" \
+      --cap-add ALL --cap-drop SYS_RESOURCE \
+      --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+      --security-opt systempaths=unconfined \
+      --device /dev/fuse --device-cgroup-rule 'a *:* rwm' --cgroupns=private \
+      --tmpfs /run --tmpfs /run/lock \
+      -v "${NODE}-docker:/var/lib/docker" -v "${NODE}-srv:/srv" \
+      --stop-signal SIGRTMIN+3 \
+      -p "${BIND_ADDR}:${HTTP_PORT}:${HTTP_PORT}" \
+      "$IMAGE" /sbin/init >/dev/null ;;
+  *) echo "node $NODE: $state, starting"; docker start "$NODE" >/dev/null ;;
+esac
+for i in $(seq 1 30); do
+  s="$(docker exec "$NODE" systemctl is-system-running 2>/dev/null || true)"
+  case "$s" in running|degraded) echo "node $NODE: systemd $s after ${i}s"; exit 0 ;; esac
+  sleep 1
+done
+echo "node $NODE: systemd did not come up (state: ${s:-unknown})" >&2
+docker exec "$NODE" systemctl --failed --no-pager >&2 || true
+exit 1

@@ -1,0 +1,116 @@
+"""Tool XMLs against Galaxy's XSD (planemo skips it for interactive tools) and TPV lint + dry-run."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from lxml import etree
+
+from tests.conftest import REPO, render_template
+
+TOOLS_DIR = REPO / "galaxy_config" / "tools"
+TPV_DIR = REPO / "galaxy_config" / "tpv"
+TOOL_TEMPLATES = sorted(TOOLS_DIR.rglob("*.xml.j2"))
+TOOL_VARS = {
+    "tool": {
+        "notebook_image": "gxnb/jupyterlab-ai:test",
+        "notebook_port": 8888,
+        "notebook_tool_version": "0.1.0",
+    }
+}
+BIN = pathlib.Path(sys.executable).parent
+
+
+def galaxy_xsd() -> etree.XMLSchema:
+    import galaxy.tool_util
+
+    xsd = pathlib.Path(galaxy.tool_util.__file__).parent / "xsd" / "galaxy.xsd"
+    return etree.XMLSchema(etree.parse(str(xsd)))
+
+
+@pytest.mark.parametrize("template", TOOL_TEMPLATES, ids=lambda p: p.name)
+def test_tool_xml_is_valid_against_galaxys_xsd(template):
+    xml = render_template(template, **TOOL_VARS)
+    document = etree.fromstring(xml.encode())
+    schema = galaxy_xsd()
+    assert schema.validate(document), "\n".join(str(e) for e in schema.error_log)
+
+
+def test_notebook_tool_keeps_galaxy_europes_id_and_image_from_the_facts():
+    xml = render_template(TOOLS_DIR / "interactive" / "interactivetool_ml_jupyter_notebook.xml.j2", **TOOL_VARS)
+    root = etree.fromstring(xml.encode())
+    assert root.get("id") == "interactive_tool_ml_jupyter_notebook"
+    assert root.get("tool_type") == "interactive"
+    assert root.findtext("requirements/container").strip() == "gxnb/jupyterlab-ai:test"
+    assert root.findtext("entry_points/entry_point/port").strip() == "8888"
+
+
+def test_git_mode_reaches_its_command_branch():
+    """The original XML's git mode never matched its command branch: every select value must."""
+    xml = render_template(TOOLS_DIR / "interactive" / "interactivetool_ml_jupyter_notebook.xml.j2", **TOOL_VARS)
+    root = etree.fromstring(xml.encode())
+    command = root.findtext("command")
+    for option in root.iter("option"):
+        value = option.get("value")
+        if value != "fresh":
+            assert f"== '{value}'" in command, f"mode {value!r} has no branch in the command"
+
+
+def render_tpv(tmp_path: pathlib.Path, gpu_count: int) -> pathlib.Path:
+    config_dir = tmp_path / f"gpus{gpu_count}"
+    (config_dir / "tpv").mkdir(parents=True)
+    files = ["destinations.yml", "tools.yml"]
+    for name in files:
+        text = render_template(TPV_DIR / f"{name}.j2", galaxy_gpu_count=gpu_count)
+        (config_dir / "tpv" / name).write_text(text)
+    job_conf = render_template(
+        REPO / "galaxy_config" / "job_conf.yml.j2",
+        galaxy_config_dir=str(config_dir),
+        galaxy_tpv_files=files,
+        ansible_managed="test",
+    )
+    (config_dir / "job_conf.yml").write_text(job_conf)
+    return config_dir
+
+
+@pytest.mark.parametrize("gpu_count", [0, 2])
+def test_tpv_lint(tmp_path, gpu_count):
+    config_dir = render_tpv(tmp_path, gpu_count)
+    for name in ("destinations.yml", "tools.yml"):
+        result = subprocess.run(
+            [BIN / "tpv", "lint", config_dir / "tpv" / name], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def dry_run(config_dir: pathlib.Path, tool_id: str) -> str:
+    result = subprocess.run(
+        [BIN / "tpv", "dry-run", "--job-conf", config_dir / "job_conf.yml", "--tool", tool_id],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("tool_id", ["interactive_tool_ml_jupyter_notebook", "run_jupyter_job"])
+def test_gpu_tools_go_to_the_gpu_destination_where_gpus_exist(tmp_path, tool_id):
+    out = dry_run(render_tpv(tmp_path, gpu_count=2), tool_id)
+    assert "id: gpu_docker" in out, out
+    assert "--gpus" in out
+    assert "CUDA_VISIBLE_DEVICES" in out
+
+
+@pytest.mark.parametrize("tool_id", ["interactive_tool_ml_jupyter_notebook", "run_jupyter_job"])
+def test_gpu_tools_go_to_the_cpu_destination_without_gpus(tmp_path, tool_id):
+    out = dry_run(render_tpv(tmp_path, gpu_count=0), tool_id)
+    assert "id: cpu_docker" in out, out
+    assert "--gpus" not in out
+
+
+def test_other_tools_stay_on_the_cpu_destination_on_gpu_sites(tmp_path):
+    out = dry_run(render_tpv(tmp_path, gpu_count=2), "cat1")
+    assert "id: cpu_docker" in out, out
