@@ -64,7 +64,7 @@ def render_tpv(tmp_path: pathlib.Path, gpu_count: int) -> pathlib.Path:
     (config_dir / "tpv").mkdir(parents=True)
     files = ["destinations.yml", "tools.yml"]
     for name in files:
-        text = render_template(TPV_DIR / f"{name}.j2", galaxy_gpu_count=gpu_count)
+        text = render_template(TPV_DIR / f"{name}.j2", galaxy_gpu_count=gpu_count, galaxy_venv_dir="/srv/galaxy/venv")
         (config_dir / "tpv" / name).write_text(text)
     job_conf = render_template(
         REPO / "galaxy_config" / "job_conf.yml.j2",

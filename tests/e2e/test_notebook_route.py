@@ -1,0 +1,110 @@
+"""End to end: a new user launches the notebook tool; JupyterLab answers through nginx and
+gx-it-proxy, runs code over its websocket, and a file saved in outputs/ returns to the history."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.support import galaxy_it, jupyter_kernel
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def endpoints():
+    if not galaxy_it.ENDPOINTS_FILE.exists():
+        pytest.fail(f"{galaxy_it.ENDPOINTS_FILE} missing: run `make deploy-local` first")
+    return galaxy_it.load_endpoints()
+
+
+@pytest.fixture(scope="module")
+def user_key(endpoints):
+    _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])
+    return key
+
+
+@pytest.fixture(scope="module")
+def session(endpoints, user_key):
+    session = galaxy_it.start_session(endpoints, user_key)
+    yield session
+    state = session.galaxy.jobs.show_job(session.job_id)["state"]
+    if state in ("running", "queued", "new"):
+        session.galaxy.jobs.cancel_job(session.job_id)
+
+
+def test_new_user_is_not_admin(endpoints, user_key):
+    me = requests.get(f"{endpoints['galaxy_url']}/api/users/current", headers={"x-api-key": user_key}, timeout=30)
+    assert me.status_code == 200
+    assert me.json()["is_admin"] is False
+
+
+def test_jupyterlab_answers_through_nginx_and_the_proxy(session):
+    assert session.path.startswith("/interactivetool/ep/"), session.path
+    page = galaxy_it.wait_for_http_200(session.url + "lab")
+    assert "JupyterLab" in page.text
+    assert page.url.startswith(session.galaxy_url)
+
+
+def test_wrong_token_does_not_reach_jupyterlab(session):
+    key, token = session.path.rstrip("/").split("/")[-2:]
+    wrong = f"{session.galaxy_url}/interactivetool/ep/{key}/{'0' * len(token)}/lab"
+    answer = requests.get(wrong, timeout=30)
+    assert answer.status_code != 200
+    assert "JupyterLab" not in answer.text
+
+
+def test_subdomain_route_reaches_the_container_and_checks_the_token(endpoints, session):
+    key, token = session.path.rstrip("/").split("/")[-2:]
+    host = endpoints["galaxy_url"].split("://", 1)[1].split(":")[0]
+    port = endpoints["galaxy_url"].rsplit(":", 1)[1] if endpoints["galaxy_url"].count(":") == 2 else "80"
+
+    def via_subdomain(tok):
+        # Subdomain form: the key and token come from the Host header alone.
+        return requests.get(f"http://127.0.0.1:{port}/",
+                            headers={"Host": f"{key}-{tok}.ep.interactivetool.{host}"}, timeout=30)
+
+    good = via_subdomain(token)
+    # JupyterLab serves under the path form's base URL, so "/" is its own 404 page:
+    # the answer comes from the Jupyter server inside the container.
+    assert "Jupyter Server" in good.text, good.text[:300]
+    bad = via_subdomain("0" * len(token))
+    assert bad.status_code >= 400
+    assert "Jupyter" not in bad.text
+
+
+def test_kernel_runs_code_over_the_websocket_and_file_returns_to_history(session):
+    kernel = session.api("POST", "api/kernels", json={"name": "python3"})
+    assert kernel.status_code == 201, kernel.text
+    ws_url = session.url.replace("http://", "ws://").replace("https://", "wss://")
+    ws_url += f"api/kernels/{kernel.json()['id']}/channels"
+    marker = uuid.uuid4().hex
+    code = (
+        "import os, pathlib\n"
+        "out = pathlib.Path(os.environ.get('GXNB_OUTPUTS', 'outputs'))\n"
+        "out.mkdir(exist_ok=True)\n"
+        f"(out / 'e2e_result.txt').write_text('{marker}\\n')\n"
+        "print('sum', sum(range(10)), 'cwd', os.getcwd())\n"
+    )
+    result = jupyter_kernel.execute(ws_url, code)
+    assert result["status"] == "ok", result
+    assert "sum 45" in result["stdout"]
+
+    # File > Shut Down in JupyterLab posts to api/shutdown: the server exits, the job ends.
+    shutdown = session.api("POST", "api/shutdown")
+    assert shutdown.status_code in (200, 204), shutdown.text
+    state = galaxy_it.wait_for_job(session.galaxy, session.job_id)
+    assert state == "ok", session.galaxy.jobs.show_job(session.job_id, full_details=True)
+
+    deadline = time.monotonic() + 60
+    found = []
+    while time.monotonic() < deadline and not found:
+        contents = session.galaxy.histories.show_history(session.history_id, contents=True, details="all")
+        found = [d for d in contents if d["name"].startswith("e2e_result") and d["state"] == "ok"]
+        time.sleep(1)
+    assert found, [d["name"] for d in contents]
+    text = session.galaxy.datasets.download_dataset(found[0]["id"], require_ok_state=True)
+    assert marker in (text.decode() if isinstance(text, bytes) else text)

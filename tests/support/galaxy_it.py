@@ -1,0 +1,113 @@
+"""Launch the notebook interactive tool as a Galaxy user and talk to JupyterLab through nginx.
+
+Used by the end-to-end tests and the time-to-notebook benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+import requests
+from bioblend.galaxy import GalaxyInstance
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+ENDPOINTS_FILE = REPO / ".deploy-local" / "endpoints.json"
+NOTEBOOK_TOOL_ID = "interactive_tool_ml_jupyter_notebook"
+
+
+def load_endpoints() -> dict:
+    return json.loads(ENDPOINTS_FILE.read_text())
+
+
+def create_user(galaxy_url: str, admin_key: str) -> tuple[str, str]:
+    """Create a new non-admin user through the API; return (email, api_key)."""
+    admin = GalaxyInstance(galaxy_url, key=admin_key)
+    name = f"nbuser-{uuid.uuid4().hex[:10]}"
+    email = f"{name}@example.org"
+    user = admin.users.create_local_user(name, email, secrets.token_urlsafe(12))
+    key = admin.users.create_user_apikey(user["id"])
+    return email, key
+
+
+@dataclass
+class NotebookSession:
+    galaxy: GalaxyInstance
+    galaxy_url: str
+    history_id: str
+    job_id: str
+    entry_point: dict
+
+    @property
+    def path(self) -> str:
+        """The interactive tool's path, /interactivetool/ep/<key>/<token>/."""
+        return self.entry_point["target_path"]
+
+    @property
+    def url(self) -> str:
+        return self.galaxy_url.rstrip("/") + self.path
+
+    def api(self, method: str, sub: str, **kw) -> requests.Response:
+        return requests.request(method, self.url + sub.lstrip("/"), timeout=30, **kw)
+
+
+def launch_notebook(galaxy_url: str, api_key: str, inputs: dict | None = None) -> tuple[GalaxyInstance, str, str]:
+    gi = GalaxyInstance(galaxy_url, key=api_key)
+    history = gi.histories.create_history(name=f"notebook {time.strftime('%H:%M:%S')}")
+    run = gi.tools.run_tool(history["id"], NOTEBOOK_TOOL_ID, inputs or {"mode|mode_select": "fresh"})
+    return gi, history["id"], run["jobs"][0]["id"]
+
+
+def wait_for_entry_point(gi: GalaxyInstance, job_id: str, timeout: float = 180, progress=print) -> dict:
+    """Poll Galaxy until the job's entry point is active; return it with its target path."""
+    deadline = time.monotonic() + timeout
+    last_state = None
+    while time.monotonic() < deadline:
+        eps = gi.make_get_request(f"{gi.base_url}/api/entry_points", params={"job_id": job_id}).json()
+        if eps and eps[0].get("active"):
+            ep = eps[0]
+            target = gi.make_get_request(f"{gi.base_url}/api/entry_points/{ep['id']}/access").json()["target"]
+            ep["target_path"] = "/" + target.split("://", 1)[-1].split("/", 1)[1] if "://" in target else target
+            return ep
+        state = gi.jobs.show_job(job_id)["state"]
+        if state in ("error", "deleted", "failed"):
+            raise RuntimeError(f"notebook job {job_id} ended in state {state}: {gi.jobs.show_job(job_id, full_details=True).get('stderr', '')[-2000:]}")
+        if state != last_state and progress:
+            progress(f"job {job_id}: {state}")
+            last_state = state
+        time.sleep(0.5)
+    raise TimeoutError(f"entry point of job {job_id} not active after {timeout} s")
+
+
+def wait_for_http_200(url: str, timeout: float = 120) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = requests.get(url, timeout=10)
+            if last.status_code == 200:
+                return last
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(0.25)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout} s (last: {last})")
+
+
+def start_session(endpoints: dict, api_key: str, inputs: dict | None = None, timeout: float = 240) -> NotebookSession:
+    gi, history_id, job_id = launch_notebook(endpoints["galaxy_url"], api_key, inputs)
+    ep = wait_for_entry_point(gi, job_id, timeout=timeout)
+    return NotebookSession(gi, endpoints["galaxy_url"], history_id, job_id, ep)
+
+
+def wait_for_job(gi: GalaxyInstance, job_id: str, timeout: float = 180) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = gi.jobs.show_job(job_id)["state"]
+        if state in ("ok", "error", "deleted", "failed"):
+            return state
+        time.sleep(1)
+    raise TimeoutError(f"job {job_id} still running after {timeout} s")
