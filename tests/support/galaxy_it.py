@@ -75,7 +75,8 @@ def wait_for_entry_point(gi: GalaxyInstance, job_id: str, timeout: float = 180, 
             return ep
         state = gi.jobs.show_job(job_id)["state"]
         if state in ("error", "deleted", "failed"):
-            raise RuntimeError(f"notebook job {job_id} ended in state {state}: {gi.jobs.show_job(job_id, full_details=True).get('stderr', '')[-2000:]}")
+            stderr = gi.jobs.show_job(job_id, full_details=True).get("stderr", "")
+            raise RuntimeError(f"notebook job {job_id} ended in state {state}: {stderr[-2000:]}")
         if state != last_state and progress:
             progress(f"job {job_id}: {state}")
             last_state = state

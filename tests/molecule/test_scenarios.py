@@ -1,0 +1,37 @@
+"""Each role's Molecule scenario (create, converge, idempotence, testinfra verify, destroy)
+on the systemd Debian image, driven by the real Docker engine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+SCENARIOS = sorted(p.parents[1].name for p in (REPO / "roles").glob("*/molecule/default/molecule.yml"))
+LOGS = REPO / ".deploy-local" / "test-results"
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("role", SCENARIOS)
+def test_molecule_scenario(role):
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+               ANSIBLE_NOCOLOR="1", NO_COLOR="1", PY_COLORS="0", ANSIBLE_FORCE_COLOR="0")
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"molecule-{role}.log"
+    with log.open("w") as out:
+        result = subprocess.run([f"{os.path.dirname(sys.executable)}/molecule", "test"],
+                                cwd=REPO / "roles" / role, stdout=out, stderr=subprocess.STDOUT,
+                                env=env, timeout=1500)
+    assert result.returncode == 0, f"molecule test for {role} failed; log: {log}\n" + log.read_text()[-5000:]
+
+
+def test_every_role_has_a_scenario():
+    roles = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "tasks").is_dir())
+    missing = [r for r in roles if r not in SCENARIOS]
+    # galaxy and notebook_image are converged, re-run for idempotence and verified end to end by
+    # the local deployment in the same test command; their own scenarios are still to come.
+    assert set(missing) <= {"galaxy", "notebook_image"}, missing

@@ -1,0 +1,59 @@
+"""Bad inventory values stop site.yml in its preflight play, before anything changes, with a
+message that names the variable and what is allowed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+PLAYBOOK = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook")]
+GOOD = {
+    "galaxy_admin_password": "a-good-password",
+    "galaxy_bootstrap_admin_api_key": "0123456789abcdef0123",
+}
+
+
+def preflight(*extra: str) -> subprocess.CompletedProcess:
+    args = [*PLAYBOOK, "-i", "inventory/local", "ansible/site.yml", "--tags", "preflight",
+            "-e", "ansible_connection=local"]
+    for key, value in GOOD.items():
+        args += ["-e", f"{key}={value}"]
+    for item in extra:
+        args += ["-e", item]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_good_inventory_passes_preflight_and_changes_nothing():
+    result = preflight()
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "changed=0" in result.stdout
+    assert "TASK [site_base : Base packages]" not in result.stdout  # only the preflight play ran
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('{"galaxy_bind_port": "eighty"}', ["galaxy_bind_port", "int"]),
+        ("galaxy_database_type=mysql", ["galaxy_database_type", "sqlite", "postgresql"]),
+        ('{"galaxy_admin_email": ""}', ["galaxy_admin_email", "e-mail address is required"]),
+        ("gxnb_public_port=99999", ["galaxy_nginx_listen_port=99999", "1-65535"]),
+        ("notebook_image_variant=huge", ["notebook_image_variant", "minimal", "cpu", "gpu"]),
+        ('{"galaxy_database_type": "postgresql", "galaxy_database_connection": ""}',
+         ["galaxy_database_connection", "postgresql://"]),
+    ],
+    ids=["port-not-integer", "unknown-database", "missing-admin-email", "port-out-of-range",
+         "unknown-image-variant", "postgresql-without-url"],
+)
+def test_bad_value_fails_before_anything_changes(extra, expected):
+    result = preflight(extra)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out[-3000:]
+    for word in expected:
+        assert word in out, f"{word!r} not in:\n{out[-3000:]}"
+    assert "TASK [site_base : Base packages]" not in out
