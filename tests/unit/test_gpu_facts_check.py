@@ -20,7 +20,8 @@ PLAY = """
         tasks_from: check
       vars:
         gpu_facts_expected_count: 1
-        ansible_local: "{{ lookup('ansible.builtin.env', 'FACTS_' ~ inventory_hostname | replace('-', '_')) | from_json }}"
+        ansible_local: >-
+          {{ lookup('ansible.builtin.env', 'FACTS_' ~ inventory_hostname | replace('-', '_')) | from_json }}
 """
 
 
