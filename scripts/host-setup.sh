@@ -27,3 +27,10 @@ if [ ! -e "$stamp" ]; then
   rm -f "$VENV"/.gxnb-*
   touch "$stamp"
 fi
+
+# checkov (Terraform policy checks) has its own pins: a virtualenv of its own.
+if [[ ",$EXTRAS," == *",test,"* ]] && [ ! -x "$here/.venv-checkov/bin/checkov" ]; then
+  echo "host-setup: virtualenv .venv-checkov"
+  python3 -m venv "$here/.venv-checkov"
+  "$here/.venv-checkov/bin/pip" install -q "$here[checkov]"
+fi

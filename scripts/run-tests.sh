@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test, sharing one local deployment:
-#   1 lint (ansible-lint, yamllint, ruff, terraform fmt, tool XSD, TPV lint/dry-run) and unit tests
+#   1 lint (ansible-lint, yamllint, ruff, terraform fmt, tool XSD, TPV lint/dry-run), unit and Terraform tests
 #   2 make deploy-local, then a second run that must change nothing
 #   3 end-to-end tests against the deployment, Molecule scenarios
 # GXNB_SKIP_DEPLOY=1 runs only what needs no deployment.
@@ -16,7 +16,7 @@ mkdir -p "$results"
 stage() { printf '\n===== %s (%s) =====\n' "$1" "$(date +%H:%M:%S)"; }
 
 stage "lint and unit tests"
-"$py" -m pytest -q tests/lint tests/unit
+"$py" -m pytest -q tests/lint tests/unit tests/terraform
 
 if [ "${GXNB_SKIP_DEPLOY:-0}" = 1 ]; then exit 0; fi
 

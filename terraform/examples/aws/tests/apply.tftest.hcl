@@ -1,0 +1,26 @@
+# Offline: a mock AWS provider; the inventory file is really written.
+mock_provider "aws" {
+  mock_data "aws_ami" {
+    defaults = { id = "ami-0123456789abcdef0" }
+  }
+  mock_resource "aws_instance" {
+    defaults = { private_ip = "10.20.0.15" }
+  }
+}
+
+variables {
+  vpc_id            = "vpc-0abc"
+  subnet_id         = "subnet-0abc"
+  ssh_public_key    = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKqv2G3dVw0Jmx8rj6RRX3zOP4HVo3Ea2t6mT5j4a7nZ ansible@controller"
+  ssh_allowed_cidrs = ["203.0.113.10/32"]
+  galaxy_server     = { name = "galaxy", address = "10.20.0.2" }
+}
+
+run "apply_writes_the_inventory" {
+  command = apply
+
+  assert {
+    condition     = yamldecode(output.inventory_yaml).all.children.gpu_nodes.hosts["gpu-1"].ansible_host == "10.20.0.15"
+    error_message = "inventory must hold the node"
+  }
+}
