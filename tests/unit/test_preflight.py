@@ -57,3 +57,37 @@ def test_bad_value_fails_before_anything_changes(extra, expected):
     for word in expected:
         assert word in out, f"{word!r} not in:\n{out[-3000:]}"
     assert "TASK [site_base : Base packages]" not in out
+
+
+GPU_INVENTORY = """
+all:
+  children:
+    gpu_nodes:
+      hosts:
+        gpu-test-node: {gxnb_gpu_count: 2}
+    job_nodes:
+      hosts:
+        gpu-test-node: {}
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("nvidia_driver_branch=999", ["gpu-test-node", "nvidia_driver_branch", "535", "580"]),
+        ("nvidia_container_runtime_engine=containerd", ["gpu-test-node", "nvidia_container_runtime_engine",
+                                                        "docker", "podman"]),
+    ],
+    ids=["unknown-driver-branch", "unknown-container-runtime"],
+)
+def test_bad_gpu_node_value_names_host_and_variable(tmp_path, extra, expected):
+    inventory = tmp_path / "gpu.yml"
+    inventory.write_text(GPU_INVENTORY)
+    args = [*PLAYBOOK, "-i", str(inventory), "ansible/site.yml", "--tags", "preflight",
+            "-e", "ansible_connection=local", "-e", extra]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out[-3000:]
+    for word in expected:
+        assert word in out, f"{word!r} not in:\n{out[-3000:]}"
