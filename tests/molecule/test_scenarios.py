@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import REPO
 
-SCENARIOS = sorted(p.parents[1].name for p in (REPO / "roles").glob("*/molecule/default/molecule.yml"))
+SCENARIOS = sorted(p.parents[2].name for p in (REPO / "roles").glob("*/molecule/default/molecule.yml"))
 LOGS = REPO / ".deploy-local" / "test-results"
 
 
