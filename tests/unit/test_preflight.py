@@ -91,3 +91,23 @@ def test_bad_gpu_node_value_names_host_and_variable(tmp_path, extra, expected):
     assert result.returncode != 0, out[-3000:]
     for word in expected:
         assert word in out, f"{word!r} not in:\n{out[-3000:]}"
+
+
+def test_production_example_inventory_resolves_site_groups():
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    listed = subprocess.run([*PLAYBOOK, "-i", "inventory/production", "ansible/site.yml", "--list-hosts"],
+                            cwd=REPO, capture_output=True, text=True, env=env, timeout=120)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "galaxy.example.org" in listed.stdout and "gpu02.example.org" in listed.stdout
+
+
+def test_production_example_without_vault_secrets_stops_in_preflight():
+    """The example names its secrets but holds none: without a vault it must stop, naming them."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run([*PLAYBOOK, "-i", "inventory/production", "ansible/site.yml", "--tags", "preflight",
+                             "-e", "ansible_connection=local"],
+                            cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "galaxy_admin_password" in out
+    assert "galaxy_database_connection" in out
