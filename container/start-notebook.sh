@@ -11,6 +11,11 @@ if [ -z "${HOME:-}" ] || [ ! -w "${HOME}" ]; then
   export HOME="/tmp/home-$(id -u)"
   mkdir -p "$HOME"
 fi
+# Started in the image's home but not allowed to write there (a UID outside its
+# group): work in the writable HOME instead, so that notebooks can be saved.
+if [ "$PWD" = "/home/${NB_USER:-jovyan}" ] && [ ! -w "$PWD" ]; then
+  cd "$HOME"
+fi
 export JUPYTER_RUNTIME_DIR="${JUPYTER_RUNTIME_DIR:-$HOME/.local/share/jupyter/runtime}"
 
 python3 /usr/local/bin/gpu-info.py || true

@@ -11,6 +11,7 @@ need_apt=()
 command -v dockerd >/dev/null || need_apt+=(docker.io)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 command -v iptables >/dev/null || need_apt+=(iptables)
+command -v docker-registry >/dev/null || need_apt+=(docker-registry)  # image publishing and rollouts
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "host-setup: apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -64,8 +64,9 @@ def test_subdomain_route_reaches_the_container_and_checks_the_token(endpoints, s
 
     def via_subdomain(tok):
         # Subdomain form: the key and token come from the Host header alone.
-        return requests.get(f"http://127.0.0.1:{port}/",
-                            headers={"Host": f"{key}-{tok}.ep.interactivetool.{host}"}, timeout=30)
+        return requests.get(
+            f"http://127.0.0.1:{port}/", headers={"Host": f"{key}-{tok}.ep.interactivetool.{host}"}, timeout=30
+        )
 
     good = via_subdomain(token)
     # JupyterLab serves under the path form's base URL, so "/" is its own 404 page:

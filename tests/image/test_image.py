@@ -1,0 +1,187 @@
+"""Tests that run inside the notebook image (cpu variant here; gpu checks where a GPU is visible)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+
+import pytest
+import requests
+
+from tests.conftest import REPO
+from tests.image.conftest import RunningNotebook, docker, run_in_image
+
+pytestmark = pytest.mark.docker
+
+NOTEBOOKS = REPO / "container" / "notebooks"
+NOTEBOOK_TIME_LIMIT_S = 240  # per notebook, on a 2-core machine without GPU
+BUNDLED = sorted(
+    str(p.relative_to(NOTEBOOKS)) for p in NOTEBOOKS.rglob("*.ipynb") if ".ipynb_checkpoints" not in str(p)
+)
+
+# The package set the issue lists, by import name.
+MODULES = [
+    "jupyterlab", "jupyterlab_git", "jupyterlab_nvdashboard", "jupyter_resource_usage", "elyra", "voila",
+    "bqplot", "ipywidgets", "tensorflow", "keras", "sklearn", "onnx", "onnxruntime", "tf2onnx", "skl2onnx",
+    "h5py", "numpy", "pandas", "scipy", "matplotlib", "seaborn", "nibabel", "skimage", "cv2", "bioblend",
+    "galaxy_ie_helpers", "pynvml", "nbclient",
+]  # fmt: skip
+LAB_EXTENSIONS = ["@jupyterlab/git", "jupyterlab-nvdashboard", "@jupyter-server/resource-usage",
+                  "@elyra/pipeline-editor-extension", "@jupyter-widgets/jupyterlab-manager", "bqplot"]  # fmt: skip
+
+
+def test_every_listed_package_imports(image):
+    script = (
+        "import importlib, json, sys\n"
+        f"mods = {MODULES!r}\n"
+        "bad = {}\n"
+        "for m in mods:\n"
+        "    try: importlib.import_module(m)\n"
+        "    except Exception as e: bad[m] = repr(e)\n"
+        "import keras, tensorflow as tf\n"
+        "print(json.dumps({'bad': bad, 'keras': keras.__version__, 'tf': tf.__version__}))\n"
+    )
+    out = run_in_image(image, f"python - <<'EOF'\n{script}EOF", "-e", "TF_CPP_MIN_LOG_LEVEL=2")
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["bad"] == {}, f"packages that do not import: {report['bad']}"
+    assert report["keras"].startswith("3."), f"Keras 3 expected, found {report['keras']}"
+
+
+def test_jupyterlab_extensions_are_enabled(image):
+    out = run_in_image(image, "jupyter labextension list 2>&1; jupyter server extension list 2>&1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    listing = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout)  # colour codes
+    enabled = {line.split()[0] for line in listing.splitlines() if " enabled" in line and "OK" in line}
+    missing = [name for name in LAB_EXTENSIONS if name not in enabled]
+    assert not missing, f"JupyterLab extensions not enabled: {missing}\n{listing}"
+
+
+def test_runs_as_non_root_with_tini_and_galaxy_helpers(image):
+    inspect = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
+    assert inspect["User"] not in ("", "0", "root", "0:0"), f"image runs as {inspect['User']!r}"
+    assert inspect["Entrypoint"][0] == "tini", inspect["Entrypoint"]
+    assert inspect["Healthcheck"]["Test"], "no HEALTHCHECK"
+    out = docker("run", "--rm", image, "bash", "-c", "id -u; command -v get put")
+    assert out.returncode == 0, out.stderr
+    uid, *commands = out.stdout.split()
+    assert uid != "0"
+    assert [c.rsplit("/", 1)[-1] for c in commands] == ["get", "put"]
+
+
+def test_jupyterlab_answers_under_arbitrary_uid_with_base_url(image):
+    """As Galaxy starts it: --user UID:GID, a port and a path prefix from the environment."""
+    nb = RunningNotebook(image, "--user", "23456:23456", port=9123, base_url="/interactivetool/ep/abc/def/")
+    try:
+        page = nb.wait_ready()
+        assert "JupyterLab" in page.text
+        logs = nb.logs()
+        assert "no GPU visible, running on CPU" in logs, logs
+        assert "bundled notebooks copied" in logs, logs
+        # The start folder is writable for this UID and holds the bundled notebooks.
+        listing = requests.get(f"{nb.url}/api/contents/notebooks", timeout=10)
+        assert listing.status_code == 200, listing.text
+        assert "home.ipynb" in [item["name"] for item in listing.json()["content"]]
+        saved = requests.put(f"{nb.url}/api/contents/probe.txt", timeout=10,
+                             json={"type": "file", "format": "text", "content": "saved"})  # fmt: skip
+        assert saved.status_code == 201, saved.text
+        pid1 = nb.exec("cat", "/proc/1/cmdline").stdout.replace("\0", " ")
+        assert pid1.startswith("tini"), pid1
+        # Docker's own health check reaches the same server.
+        deadline = time.monotonic() + 90
+        status = ""
+        while time.monotonic() < deadline and status != "healthy":
+            status = docker("inspect", "--format", "{{.State.Health.Status}}", nb.name).stdout.strip()
+            time.sleep(2)
+        assert status == "healthy", f"health status {status!r}"
+    finally:
+        nb.remove()
+
+
+def test_bundled_notebooks_match_the_repository(image):
+    out = run_in_image(image, "cd /opt/gxnb/notebooks && find . -name '*.ipynb' -not -path '*/.*' | sort")
+    in_image = out.stdout.split()
+    in_repo = sorted(f"./{name}" for name in BUNDLED)
+    assert in_repo, "no bundled notebooks in container/notebooks"
+    assert in_image == in_repo
+
+
+def upstream_notebooks(notebook: str) -> list[str]:
+    """Notebooks that an Elyra pipeline beside `notebook` runs before it (their outputs are its inputs)."""
+    folder = NOTEBOOKS / notebook
+    order: list[str] = []
+    for pipeline in folder.parent.glob("*.pipeline"):
+        nodes = {n["id"]: n for n in json.loads(pipeline.read_text())["pipelines"][0]["nodes"]}
+        by_file = {n["app_data"]["component_parameters"].get("filename"): n for n in nodes.values()}
+
+        def visit(node, nodes=nodes):
+            for port in node.get("inputs", []):
+                for link in port.get("links", []):
+                    upstream = nodes[link["node_id_ref"]]
+                    visit(upstream)
+                    name = upstream["app_data"]["component_parameters"]["filename"]
+                    if name not in order:
+                        order.append(name)
+
+        if folder.name in by_file:
+            visit(by_file[folder.name])
+    return order
+
+
+@pytest.mark.parametrize("notebook", BUNDLED)
+def test_bundled_notebook_executes_headless(image, notebook):
+    names = [*upstream_notebooks(notebook), notebook.rsplit("/", 1)[-1]]
+    script = f"""
+cp -r /opt/gxnb/notebooks /tmp/nb && cd "/tmp/nb/$(dirname '{notebook}')" && python - <<'EOF'
+import time, nbformat
+from nbclient import NotebookClient
+for name in {names!r}:
+    nb = nbformat.read(name, as_version=4)
+    start = time.monotonic()
+    client = NotebookClient(nb, timeout={NOTEBOOK_TIME_LIMIT_S}, kernel_name='python3',
+                            resources={{'metadata': {{'path': '.'}}}})
+    client.execute()
+    print(f'{{name}}: executed in {{time.monotonic() - start:.1f}} s')
+EOF"""
+    out = run_in_image(image, script, "-e", "TF_CPP_MIN_LOG_LEVEL=2", timeout=NOTEBOOK_TIME_LIMIT_S * len(names) + 120)
+    assert out.returncode == 0, f"{notebook} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}"
+    print(out.stdout.strip().splitlines()[-1])
+
+
+def test_elyra_pipeline_runs_locally(image):
+    pipelines = list(NOTEBOOKS.rglob("*.pipeline"))
+    assert pipelines, "no Elyra pipeline bundled"
+    rel = pipelines[0].relative_to(NOTEBOOKS)
+    out = run_in_image(
+        image,
+        f"cp -r /opt/gxnb/notebooks /tmp/nb && cd '/tmp/nb/{rel.parent}' && elyra-pipeline run '{rel.name}'",
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+
+def test_onnx_exports_predict_like_the_originals(image):
+    out = run_in_image(image, "python /probe/onnx_parity.py", "-v", f"{REPO / 'tests/image'}:/probe:ro",
+                       "-e", "TF_CPP_MIN_LOG_LEVEL=2")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-4000:]
+    diffs = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"ONNX vs original: {diffs}")
+    assert diffs["keras_max_abs_diff"] < 1e-4
+    assert diffs["sklearn_regressor_max_abs_diff"] < 1e-4
+    assert diffs["sklearn_classifier_max_abs_diff"] < 1e-5
+    assert diffs["sklearn_classifier_label_mismatches"] == 0
+
+
+def _gpu_visible() -> bool:
+    return shutil.which("nvidia-smi") is not None and docker("info", check=False).stdout.count("nvidia") > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu_visible(), reason="no NVIDIA GPU and runtime on this host")
+def test_gpu_variant_sees_the_gpu(image):
+    probe = "import tensorflow as tf; print(len(tf.config.list_physical_devices('GPU')))"
+    out = docker("run", "--rm", "--gpus", "all", image, "python", "-c", probe, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert int(out.stdout.strip().splitlines()[-1]) >= 1
