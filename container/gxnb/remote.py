@@ -1,0 +1,191 @@
+"""Send a long training from a notebook to Galaxy as a batch job (the run_jupyter_job tool).
+
+    job = run_script_job("train.py", data_dict=["data/train.h5"])   # waits, as the original did
+    job = submit_script_job("train.ipynb", data_dict=[...])          # returns at once
+    job.status(); job.wait(); job.download("results/"); job.cancel()
+
+Inside a Galaxy notebook session the server and key come from GALAXY_URL and API_KEY.
+H5 inputs are checked before anything is uploaded, then sent with Galaxy's chunked,
+resumable (tus) upload with a progress bar. A job that fails raises RemoteJobFailed
+carrying the end of its stderr: it is never reported as a success.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+UPLOAD_CHUNK_BYTES = 64 * 1024 * 1024
+TERMINAL_OK = {"ok", "skipped"}
+TERMINAL_FAILED = {"error", "failed", "deleted", "deleting", "stopped"}
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+__all__ = ["RemoteJob", "RemoteJobError", "RemoteJobFailed", "run_script_job", "submit_script_job"]
+
+
+class RemoteJobError(ValueError):
+    """Bad input, found before anything is sent to Galaxy."""
+
+
+class RemoteJobFailed(RuntimeError):
+    """The Galaxy job ended in error; `stderr` holds the end of its standard error."""
+
+    def __init__(self, job_id: str, state: str, stderr: str):
+        self.job_id, self.state, self.stderr = job_id, state, stderr
+        super().__init__(f"Galaxy job {job_id} ended in state '{state}'. End of its stderr:\n{stderr}")
+
+
+def is_hdf5(path: Path) -> bool:
+    """HDF5's signature sits at offset 0, 512, 1024, 2048, ... (after an optional user block)."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        offset = 0
+        while offset + len(HDF5_SIGNATURE) <= size:
+            f.seek(offset)
+            if f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+                return True
+            offset = 512 if offset == 0 else offset * 2
+    return False
+
+
+def check_inputs(script_path, data_dict) -> tuple[Path, list[Path]]:
+    script = Path(script_path)
+    if not script.is_file():
+        raise RemoteJobError(f"script_path '{script_path}' does not exist")
+    if script.suffix not in (".py", ".ipynb"):
+        raise RemoteJobError(f"script_path '{script_path}': expected a .py script or an .ipynb notebook")
+    if isinstance(data_dict, (str, os.PathLike)):
+        raise RemoteJobError("data_dict must be a list of H5 file paths, e.g. ['data/train.h5']")
+    data = [Path(p) for p in (data_dict or [])]
+    for path in data:
+        if not path.is_file():
+            raise RemoteJobError(f"data_dict: '{path}' does not exist")
+        if not is_hdf5(path):
+            raise RemoteJobError(f"data_dict: '{path}' is not an HDF5 file (run_jupyter_job takes H5 data sets)")
+    names = [p.name for p in data]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise RemoteJobError(f"data_dict: file names must differ, the job matches inputs by name: {duplicates}")
+    return script, data
+
+
+def connect(server: str | None, key: str | None):
+    from bioblend.galaxy import GalaxyInstance
+
+    server = server or os.environ.get("GALAXY_URL")
+    key = key or os.environ.get("API_KEY")
+    if not server or not key:
+        raise RemoteJobError("no Galaxy to send the job to: pass server= and key=, or run in a Galaxy notebook session")
+    return GalaxyInstance(server, key=key)
+
+
+def upload(gi, path: Path, history_id: str, file_type: str, progress: bool = True) -> str:
+    """Chunked, resumable (tus) upload with a progress bar; returns the new dataset's id."""
+    from tqdm.auto import tqdm
+
+    uploader = gi.get_tus_uploader(str(path), chunk_size=UPLOAD_CHUNK_BYTES)
+    with tqdm(total=uploader.get_file_size(), unit="B", unit_scale=True, desc=f"upload {path.name}",
+              disable=not progress) as bar:  # fmt: skip
+        while uploader.offset < uploader.get_file_size():
+            before = uploader.offset
+            uploader.upload_chunk()
+            bar.update(uploader.offset - before)
+    fetched = gi.tools.post_to_fetch(str(path), history_id, uploader.session_id, file_type=file_type,
+                                     file_name=path.name)  # fmt: skip
+    return fetched["outputs"][0]["id"]
+
+
+@dataclass
+class RemoteJob:
+    """A submitted run_jupyter_job job."""
+
+    gi: object
+    history_id: str
+    job_id: str
+    inputs: dict = field(default_factory=dict)
+
+    def status(self) -> str:
+        return self.gi.jobs.show_job(self.job_id)["state"]
+
+    def stderr(self, tail_lines: int = 40) -> str:
+        details = self.gi.jobs.show_job(self.job_id, full_details=True)
+        text = (details.get("tool_stderr") or details.get("stderr") or "").rstrip()
+        return "\n".join(text.splitlines()[-tail_lines:])
+
+    def wait(self, timeout: float | None = None, progress: bool = True, poll_s: float = 2.0) -> RemoteJob:
+        """Block until the job ends: returns self on success, raises RemoteJobFailed otherwise."""
+        from tqdm.auto import tqdm
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        start = time.monotonic()
+        with tqdm(total=None, bar_format="{desc} [{elapsed}]", disable=not progress) as bar:
+            while True:
+                state = self.status()
+                bar.set_description_str(f"Galaxy job {self.job_id}: {state}")
+                bar.update(0)
+                if state in TERMINAL_OK:
+                    return self
+                if state in TERMINAL_FAILED:
+                    raise RemoteJobFailed(self.job_id, state, self.stderr())
+                if deadline is not None and time.monotonic() > deadline:
+                    waited = time.monotonic() - start
+                    raise TimeoutError(f"Galaxy job {self.job_id} still '{state}' after {waited:.0f} s")
+                time.sleep(poll_s)
+
+    def outputs(self) -> dict[str, dict]:
+        """Output datasets by name (ONNX models by their variable names)."""
+        job = self.gi.jobs.show_job(self.job_id)
+        found = {name: self.gi.datasets.show_dataset(o["id"]) for name, o in job.get("outputs", {}).items()}
+        for collection in job.get("output_collections", {}).values():
+            hdca = self.gi.histories.show_dataset_collection(self.history_id, collection["id"])
+            for element in hdca["elements"]:
+                found[element["element_identifier"]] = element["object"]
+        return found
+
+    def download(self, dest: str | os.PathLike = ".") -> list[Path]:
+        """Save every output into dest: <name>.onnx, outputs.h5, workdir.zip."""
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        saved = []
+        for name, dataset in self.outputs().items():
+            file_name = {"arrays": "outputs.h5", "workdir": "workdir.zip"}.get(name, f"{name}.{dataset['extension']}")
+            path = dest / file_name
+            self.gi.datasets.download_dataset(dataset["id"], file_path=str(path), use_default_filename=False)
+            saved.append(path)
+        return saved
+
+    def cancel(self) -> None:
+        self.gi.jobs.cancel_job(self.job_id)
+
+    def __repr__(self) -> str:
+        return f"RemoteJob(job_id={self.job_id!r}, history_id={self.history_id!r})"
+
+
+def submit_script_job(script_path, data_dict=None, server=None, key=None,
+                      new_history_name="ML analysis (remote training)", tool_name="run_jupyter_job",
+                      progress=True) -> RemoteJob:  # fmt: skip
+    """Upload the script and its H5 data to a new history and start the job; returns at once."""
+    script, data = check_inputs(script_path, data_dict)
+    gi = connect(server, key)
+    history_id = gi.histories.create_history(name=new_history_name)["id"]
+    script_type = "ipynb" if script.suffix == ".ipynb" else "python"
+    script_id = upload(gi, script, history_id, script_type, progress)
+    data_ids = [upload(gi, path, history_id, "h5", progress) for path in data]
+    for dataset_id in [script_id, *data_ids]:
+        gi.datasets.wait_for_dataset(dataset_id, maxwait=3600)
+    inputs = {"select_file": {"src": "hda", "id": script_id}}
+    if data_ids:
+        inputs["ml_h5_datasets"] = {"batch": False, "values": [{"src": "hda", "id": i} for i in data_ids]}
+        inputs["ml_h5_dataset_paths"] = ",".join(str(p) for p in data_dict)
+    run = gi.tools.run_tool(history_id, tool_name, inputs)
+    return RemoteJob(gi, history_id, run["jobs"][0]["id"], inputs)
+
+
+def run_script_job(script_path, data_dict=None, server=None, key=None,
+                   new_history_name="ML analysis (remote training)", tool_name="run_jupyter_job",
+                   wait=True, progress=True) -> RemoteJob:  # fmt: skip
+    """The original call: submit, then wait for the job (raises RemoteJobFailed on failure)."""
+    job = submit_script_job(script_path, data_dict, server, key, new_history_name, tool_name, progress)
+    return job.wait(progress=progress) if wait else job
