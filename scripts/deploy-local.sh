@@ -12,12 +12,25 @@ chmod 700 "$state"
 GXNB_EXTRAS="${GXNB_EXTRAS:-deploy}" scripts/host-setup.sh
 scripts/start-docker-engine.sh
 
-extra=()
+# The notebook image (the inventory's variant, default cpu) is built here once and
+# handed to the node as a `docker save` archive with its image ID beside it.
+variant="${GXNB_NOTEBOOK_VARIANT:-cpu}"
+scripts/build-base-images.sh
+scripts/build-notebook-image.sh "$variant"
+image_archive="$state/cache/notebook-image.tar"
+image_id="$(docker image inspect -f '{{.Id}}' "gxnb/jupyterlab-ai:$variant")"
+if [ ! -s "$image_archive" ] || [ "$(cat "$image_archive.id" 2>/dev/null)" != "$image_id" ]; then
+  echo "notebook image: saving gxnb/jupyterlab-ai:$variant for the node ($(docker image inspect -f '{{.Size}}' "gxnb/jupyterlab-ai:$variant" | awk '{printf "%.1f GB", $1/1e9}')) ..."
+  docker save -o "$image_archive.tmp" "gxnb/jupyterlab-ai:$variant"
+  mv "$image_archive.tmp" "$image_archive"
+  echo "$image_id" > "$image_archive.id"
+fi
+
+extra=(-e "gxnb_notebook_image_variant=$variant")
 if [ "${GXNB_TARGET:-node}" = host ]; then
-  extra+=(-e ansible_connection=local)
+  extra+=(-e ansible_connection=local -e "notebook_image_archive=$image_archive")
 else
-  scripts/build-base-images.sh
-  # The node's own Docker engine builds the notebook image from this base.
+  # The base image, for nodes that build the notebook image (notebook_image_source: build).
   base_archive="$state/cache/debian-base.tar"
   base_id="$(docker image inspect -f '{{.Id}}' "${BASE_IMAGE:-gxnb/debian-base:bookworm}")"
   if [ ! -s "$base_archive" ] || [ "$(cat "$base_archive.id" 2>/dev/null)" != "$base_id" ]; then

@@ -9,10 +9,18 @@ NODE="${GXNB_NODE_NAME:-gxnb-local-node}"
 IMAGE="${SYSTEMD_IMAGE:-gxnb/debian-systemd:bookworm}"
 HTTP_PORT="${GXNB_HTTP_PORT:-8080}"      # host port == nginx port inside the node
 BIND_ADDR="${GXNB_BIND_ADDR:-127.0.0.1}"
+# Image archives the deploy script saves (no registry needed), read-only in the node.
+HOST_CACHE="${GXNB_HOST_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.deploy-local/cache}"
 
 state="$(docker inspect -f '{{.State.Status}}' "$NODE" 2>/dev/null || true)"
 case "$state" in
-  running) echo "node $NODE: running" ;;
+  running)
+    # A node made before the cache mount existed cannot see the image archives.
+    if ! docker inspect -f '{{range .Mounts}}{{.Destination}} {{end}}' "$NODE" | grep -q /var/cache/gxnb-host; then
+      echo "node $NODE: lacks the /var/cache/gxnb-host mount: remove it (docker rm -f $NODE; volumes are kept) and rerun" >&2
+      exit 1
+    fi
+    echo "node $NODE: running" ;;
   "")
     echo "node $NODE: creating from $IMAGE (publishes ${BIND_ADDR}:${HTTP_PORT})"
     docker run -d --name "$NODE" --hostname "$NODE" \
@@ -22,6 +30,7 @@ case "$state" in
       --device /dev/fuse --device-cgroup-rule 'a *:* rwm' --cgroupns=private \
       --tmpfs /run --tmpfs /run/lock \
       -v "${NODE}-docker:/var/lib/docker" -v "${NODE}-srv:/srv" \
+      -v "${HOST_CACHE}:/var/cache/gxnb-host:ro" \
       --stop-signal SIGRTMIN+3 \
       -p "${BIND_ADDR}:${HTTP_PORT}:${HTTP_PORT}" \
       "$IMAGE" /sbin/init >/dev/null ;;

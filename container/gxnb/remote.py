@@ -134,25 +134,24 @@ class RemoteJob:
                     raise TimeoutError(f"Galaxy job {self.job_id} still '{state}' after {waited:.0f} s")
                 time.sleep(poll_s)
 
-    def outputs(self) -> dict[str, dict]:
-        """Output datasets by name (ONNX models by their variable names)."""
+    def outputs(self) -> dict[str, str]:
+        """Output dataset ids by name: "arrays", "workdir", and each ONNX model by its variable name."""
         job = self.gi.jobs.show_job(self.job_id)
-        found = {name: self.gi.datasets.show_dataset(o["id"]) for name, o in job.get("outputs", {}).items()}
-        for collection in job.get("output_collections", {}).values():
-            hdca = self.gi.histories.show_dataset_collection(self.history_id, collection["id"])
-            for element in hdca["elements"]:
-                found[element["element_identifier"]] = element["object"]
+        found = {}
+        for name, output in job.get("outputs", {}).items():
+            if name.startswith("__new_primary_file_"):  # "__new_primary_file_onnx_models|net__"
+                name = name.split("|", 1)[1].rstrip("_")
+            found[name] = output["id"]
         return found
 
     def download(self, dest: str | os.PathLike = ".") -> list[Path]:
-        """Save every output into dest: <name>.onnx, outputs.h5, workdir.zip."""
+        """Save every output into dest: <model>.onnx, outputs.h5, workdir.zip."""
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         saved = []
-        for name, dataset in self.outputs().items():
-            file_name = {"arrays": "outputs.h5", "workdir": "workdir.zip"}.get(name, f"{name}.{dataset['extension']}")
-            path = dest / file_name
-            self.gi.datasets.download_dataset(dataset["id"], file_path=str(path), use_default_filename=False)
+        for name, dataset_id in self.outputs().items():
+            path = dest / {"arrays": "outputs.h5", "workdir": "workdir.zip"}.get(name, f"{name}.onnx")
+            self.gi.datasets.download_dataset(dataset_id, file_path=str(path), use_default_filename=False)
             saved.append(path)
         return saved
 
@@ -170,7 +169,7 @@ def submit_script_job(script_path, data_dict=None, server=None, key=None,
     script, data = check_inputs(script_path, data_dict)
     gi = connect(server, key)
     history_id = gi.histories.create_history(name=new_history_name)["id"]
-    script_type = "ipynb" if script.suffix == ".ipynb" else "python"
+    script_type = "ipynb" if script.suffix == ".ipynb" else "txt"  # Galaxy has no Python datatype
     script_id = upload(gi, script, history_id, script_type, progress)
     data_ids = [upload(gi, path, history_id, "h5", progress) for path in data]
     for dataset_id in [script_id, *data_ids]:

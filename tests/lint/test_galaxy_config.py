@@ -19,6 +19,7 @@ TOOL_VARS = {
         "notebook_image": "gxnb/jupyterlab-ai:test",
         "notebook_port": 8888,
         "notebook_tool_version": "0.1.0",
+        "galaxy_url_for_jobs": "http://172.18.0.1:8080",
     }
 }
 

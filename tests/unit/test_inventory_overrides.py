@@ -1,0 +1,39 @@
+"""Site settings in an inventory reach the hosts over the playbook's shared defaults."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+ANSIBLE = os.path.join(os.path.dirname(sys.executable), "ansible")
+
+
+def value(inventory: str, host: str, variable: str) -> str:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible/ansible.cfg")}
+    result = subprocess.run(
+        [ANSIBLE, "-i", inventory, host, "--playbook-dir", "ansible", "-m", "ansible.builtin.debug",
+         "-a", f"msg={{{{ {variable} }}}}", "-o"],
+        cwd=REPO, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.split('"msg": ', 1)[1].rsplit("}", 1)[0].strip().strip('"')
+
+
+@pytest.mark.parametrize(
+    ("inventory", "host", "variable", "expected"),
+    [
+        ("inventory/production", "galaxy.example.org", "gxnb_galaxy_url", "https://galaxy.example.org"),
+        ("inventory/production", "gpu01.example.org", "gxnb_notebook_image",
+         "registry.example.org/gxnb/jupyterlab-ai:gpu"),
+        ("inventory/production", "gpu02.example.org", "gxnb_gpu_count", "2"),
+        ("inventory/local", "gxnb-local-node", "gxnb_galaxy_url_for_jobs", "http://172.18.0.1:8080"),
+        ("inventory/local", "gxnb-local-node", "galaxy_tool_vars.galaxy_url_for_jobs", "http://172.18.0.1:8080"),
+    ],
+)  # fmt: skip
+def test_inventory_settings_win_over_the_shared_defaults(inventory, host, variable, expected):
+    assert value(inventory, host, variable) == expected
