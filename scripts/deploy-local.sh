@@ -12,31 +12,31 @@ chmod 700 "$state"
 GXNB_EXTRAS="${GXNB_EXTRAS:-deploy}" scripts/host-setup.sh
 scripts/start-docker-engine.sh
 
+# `docker save` IMAGE to FILE, with its image ID in FILE.id, unless FILE already holds it.
+save_image_archive() {
+  local image="$1" file="$2" id
+  id="$(docker image inspect -f '{{.Id}}' "$image")"
+  [ -s "$file" ] && [ "$(cat "$file.id" 2>/dev/null)" = "$id" ] && return 0
+  echo "saving $image to $file ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.1f GB", $1/1e9}')) ..."
+  docker save -o "$file.tmp" "$image"
+  mv "$file.tmp" "$file"
+  echo "$id" > "$file.id"
+}
+
 # The notebook image (the inventory's variant, default cpu) is built here once and
 # handed to the node as a `docker save` archive with its image ID beside it.
 variant="${GXNB_NOTEBOOK_VARIANT:-cpu}"
 scripts/build-base-images.sh
 scripts/build-notebook-image.sh "$variant"
 image_archive="$state/cache/notebook-image.tar"
-image_id="$(docker image inspect -f '{{.Id}}' "gxnb/jupyterlab-ai:$variant")"
-if [ ! -s "$image_archive" ] || [ "$(cat "$image_archive.id" 2>/dev/null)" != "$image_id" ]; then
-  echo "notebook image: saving gxnb/jupyterlab-ai:$variant for the node ($(docker image inspect -f '{{.Size}}' "gxnb/jupyterlab-ai:$variant" | awk '{printf "%.1f GB", $1/1e9}')) ..."
-  docker save -o "$image_archive.tmp" "gxnb/jupyterlab-ai:$variant"
-  mv "$image_archive.tmp" "$image_archive"
-  echo "$image_id" > "$image_archive.id"
-fi
+save_image_archive "gxnb/jupyterlab-ai:$variant" "$image_archive"
 
 extra=(-e "gxnb_notebook_image_variant=$variant")
 if [ "${GXNB_TARGET:-node}" = host ]; then
   extra+=(-e ansible_connection=local -e "notebook_image_archive=$image_archive")
 else
   # The base image, for nodes that build the notebook image (notebook_image_source: build).
-  base_archive="$state/cache/debian-base.tar"
-  base_id="$(docker image inspect -f '{{.Id}}' "${BASE_IMAGE:-gxnb/debian-base:bookworm}")"
-  if [ ! -s "$base_archive" ] || [ "$(cat "$base_archive.id" 2>/dev/null)" != "$base_id" ]; then
-    docker save -o "$base_archive" "${BASE_IMAGE:-gxnb/debian-base:bookworm}"
-    echo "$base_id" > "$base_archive.id"
-  fi
+  save_image_archive "${BASE_IMAGE:-gxnb/debian-base:bookworm}" "$state/cache/debian-base.tar"
   scripts/start-local-node.sh
 fi
 
