@@ -214,9 +214,11 @@ def export_torch(module, path: Path) -> None:
     first = next((m for m in module.modules() if isinstance(m, torch.nn.Linear)), None)
     if first is None:
         raise RunnerError("the module's input shape is unknown (no Linear layer to read it from)")
-    module.eval()
-    example = torch.zeros(1, first.in_features)
-    torch.onnx.export(module, example, str(path), input_names=["input"], output_names=["output"],
+    # Export from the CPU: a model trained on a GPU would otherwise need its example input
+    # on that device, and the ONNX file must not depend on where training ran.
+    module = module.to("cpu").eval()
+    example = torch.zeros(1, first.in_features, dtype=first.weight.dtype)
+    torch.onnx.export(module, (example,), str(path), input_names=["input"], output_names=["output"],
                       dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})  # fmt: skip
 
 
