@@ -51,7 +51,8 @@ def run_torch_job(folder: pathlib.Path, features: int = 7) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "container"), os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run(
         [sys.executable, "-m", "gxnb.runner", "--script", str(folder / "train.py"), "--outdir", str(folder / "out"),
-         "--workdir", str(folder / "work"), "--data", f"train.h5={folder / 'train.h5'}", "--local-path", "data/train.h5"],
+         "--workdir", str(folder / "work"), "--data", f"train.h5={folder / 'train.h5'}",
+         "--local-path", "data/train.h5"],
         capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
