@@ -22,6 +22,11 @@ def test_engine_uses_the_configured_bridge(host):
     assert out.strip() == "172.30.99.1"
 
 
+def test_engine_allows_the_plain_http_registry(host):
+    info = json.loads(host.check_output("docker info --format '{{json .RegistryConfig.IndexConfigs}}'"))
+    assert info["registry.internal.example:5000"]["Secure"] is False
+
+
 def test_engine_runs_a_container(host):
     probe = host.run("docker image inspect gxnb-probe >/dev/null 2>&1 || "
                      "(rm -rf /tmp/probe && mkdir -p /tmp/probe/bin && cp /bin/busybox /tmp/probe/bin/sh "
