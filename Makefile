@@ -8,6 +8,8 @@ help:
 	@echo "make deploy-local   deploy the whole service on this machine"
 	@echo "make test           run all tests (deploys locally first)"
 	@echo "make lint           linters only"
+	@echo "make rollout TAG=1.0.1-cpu [IMAGE=gxnb/jupyterlab-ai:cpu]   roll a notebook image out (local)"
+	@echo "make rollback       back to the image before the last rollout (local)"
 
 deploy-local:
 	scripts/deploy-local.sh
@@ -15,8 +17,14 @@ deploy-local:
 test:
 	scripts/run-tests.sh
 
+rollout:
+	scripts/rollout-image.sh "$(TAG)" $(IMAGE)
+
+rollback:
+	scripts/rollout-image.sh --rollback
+
 lint:
 	GXNB_EXTRAS=deploy,test scripts/host-setup.sh
 	.venv/bin/python -m pytest -q tests/lint
 
-.PHONY: help deploy-local test lint
+.PHONY: help deploy-local test lint rollout rollback

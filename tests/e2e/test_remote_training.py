@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import galaxy_it, jupyter_kernel
+from tests.support import galaxy_it
 
 pytestmark = pytest.mark.e2e
 
@@ -85,16 +85,9 @@ def kernel():
     endpoints = galaxy_it.load_endpoints()
     _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])
     session = galaxy_it.start_session(endpoints, key)
-    galaxy_it.wait_for_http_200(session.url + "lab")
-    created = session.api("POST", "api/kernels", json={"name": "python3"})
-    assert created.status_code == 201, created.text
-    ws_url = session.url.replace("http://", "ws://").replace("https://", "wss://")
-    ws_url += f"api/kernels/{created.json()['id']}/channels"
 
     def run(code: str, timeout: float = 600) -> str:
-        result = jupyter_kernel.execute(ws_url, code, timeout=timeout)
-        assert result["status"] == "ok", result["error"] or result
-        return result["stdout"]
+        return session.run_code(code, timeout=timeout)
 
     assert "prepared" in run("import os\n" + PREPARE, timeout=120)
     yield run

@@ -10,7 +10,7 @@ import pathlib
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 from bioblend.galaxy import GalaxyInstance
@@ -41,6 +41,7 @@ class NotebookSession:
     history_id: str
     job_id: str
     entry_point: dict
+    kernel_ws_url: str | None = field(default=None, repr=False)
 
     @property
     def path(self) -> str:
@@ -53,6 +54,26 @@ class NotebookSession:
 
     def api(self, method: str, sub: str, **kw) -> requests.Response:
         return requests.request(method, self.url + sub.lstrip("/"), timeout=30, **kw)
+
+    def run_code(self, code: str, timeout: float = 60) -> str:
+        """Run code in this session's kernel (started on first use) over its websocket; its stdout."""
+        from tests.support import jupyter_kernel
+
+        if self.kernel_ws_url is None:
+            wait_for_http_200(self.url + "lab")
+            created = self.api("POST", "api/kernels", json={"name": "python3"})
+            assert created.status_code == 201, created.text
+            ws_url = self.url.replace("http://", "ws://").replace("https://", "wss://")
+            self.kernel_ws_url = ws_url + f"api/kernels/{created.json()['id']}/channels"
+        result = jupyter_kernel.execute(self.kernel_ws_url, code, timeout=timeout)
+        assert result["status"] == "ok", result["error"] or result
+        return result["stdout"]
+
+    def container_image(self, admin_key: str) -> str:
+        """The image the session's job ran, from Galaxy's job metrics (recorded when the job ends,
+        shown to admins)."""
+        job = GalaxyInstance(self.galaxy_url, key=admin_key).jobs.show_job(self.job_id, full_details=True)
+        return {m["name"]: m["raw_value"] for m in job.get("job_metrics") or []}.get("container_id", "")
 
 
 def launch_notebook(galaxy_url: str, api_key: str, inputs: dict | None = None) -> tuple[GalaxyInstance, str, str]:

@@ -46,9 +46,11 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
         ("notebook_image_variant=huge", ["notebook_image_variant", "minimal", "cpu", "gpu"]),
         ('{"galaxy_database_type": "postgresql", "galaxy_database_connection": ""}',
          ["galaxy_database_connection", "postgresql://"]),
+        ('{"docker_engine_insecure_registries": ["http://10.0.0.5:5000/v2"]}',
+         ["docker_engine_insecure_registries", "'http://10.0.0.5:5000/v2'", "host:port"]),
     ],
     ids=["port-not-integer", "unknown-database", "missing-admin-email", "port-out-of-range",
-         "unknown-image-variant", "postgresql-without-url"],
+         "unknown-image-variant", "postgresql-without-url", "registry-with-scheme"],
 )
 def test_bad_value_fails_before_anything_changes(extra, expected):
     result = preflight(extra)

@@ -79,7 +79,8 @@ class SmokeTest:
 
     def job_failure(self, state: str) -> SmokeTestFailed:
         job = self.api("GET", f"jobs/{self.job_id}?full=true")
-        tail = (job.get("stderr") or job.get("tool_stderr") or "")[-1500:]
+        # The container's own stderr says why it stopped; the job's adds the runner's noise.
+        tail = (job.get("tool_stderr") or job.get("stderr") or "")[-1500:]
         return SmokeTestFailed(
             f"job {self.job_id} ended in state '{state}' before JupyterLab answered; stderr:\n{tail}"
         )

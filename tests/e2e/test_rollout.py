@@ -1,0 +1,160 @@
+"""Rolling a new notebook image out and back (scripts/rollout-image.sh -> ansible/rollout_image.yml,
+rollback_image.yml) on the local deployment, with Debian's docker-registry as the registry.
+
+v2 and v3 are the built image (GXNB_TEST_IMAGE, default the cpu variant) plus one layer:
+v2 marks itself, v3 cannot start JupyterLab.
+Runs last among the e2e tests (it switches the image the notebook tool runs) and ends with a
+rollback, so the tools run the deployed image again afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+
+import pytest
+import requests
+
+from tests.conftest import REPO
+from tests.image.conftest import IMAGE
+from tests.support import galaxy_it
+
+pytestmark = pytest.mark.e2e
+
+STATE_FILE = "/var/lib/gxnb/notebook-image-rollout.json"
+NODE = "gxnb-local-node"
+SUMMARY = REPO / ".deploy-local" / "rollout-summary.json"
+MARKER_CODE = "import os; print('image', os.environ.get('GXNB_ROLLOUT_TEST', 'without marker'))"
+# A short selection of the image tests keeps the test quick; the default runs them all.
+QUICK_IMAGE_TESTS = json.dumps(
+    {"notebook_rollout_image_tests": "tests/image/test_image.py -k 'imports or arbitrary_uid'"}
+)
+
+
+def docker(*args: str, stdin: str | None = None) -> str:
+    out = subprocess.run(["docker", *args], input=stdin, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def rollout(*args: str) -> subprocess.CompletedProcess:
+    run = subprocess.run([REPO / "scripts/rollout-image.sh", *args], capture_output=True, text=True, timeout=1800)
+    print(run.stdout[-4000:])
+    return run
+
+
+def rollout_state() -> dict:
+    return json.loads(docker("exec", NODE, "cat", STATE_FILE))
+
+
+def resolved_image(endpoints: dict, tool_id: str = galaxy_it.NOTEBOOK_TOOL_ID) -> str:
+    """The container Galaxy resolves the tool to right now (admin API)."""
+    answer = requests.get(
+        f"{endpoints['galaxy_url']}/api/container_resolvers/resolve",
+        params={"tool_id": tool_id, "container_type": "docker"},
+        headers={"x-api-key": endpoints["admin_api_key"]},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return answer.json()["status"]["container_description"]["identifier"]
+
+
+@pytest.fixture(scope="module")
+def endpoints():
+    return galaxy_it.load_endpoints()
+
+
+@pytest.fixture(scope="module")
+def user_key(endpoints):
+    return galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])[1]
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Local test images v2 and v3, each with a unique content (a new digest on every run)."""
+    run_id = uuid.uuid4().hex[:8]
+    base = IMAGE  # the image the deployment built (the cpu variant)
+    user = docker("image", "inspect", "-f", "{{.Config.User}}", base).strip()
+    docker("build", "-q", "-t", "gxnb/rollout-test:v2", "-", stdin=(
+        f"FROM {base}\nENV GXNB_ROLLOUT_TEST=v2-{run_id}\n"))  # fmt: skip
+    docker("build", "-q", "-t", "gxnb/rollout-test:v3", "-", stdin=(
+        f"FROM gxnb/rollout-test:v2\nENV GXNB_ROLLOUT_TEST=v3-{run_id}\nUSER root\n"
+        "RUN printf '#!/bin/sh\\necho v3 cannot start >&2\\nexit 3\\n' > /usr/local/bin/start-notebook.sh\n"
+        f"USER {user}\n"))  # fmt: skip
+    yield {"v2": f"rollout-v2-{run_id}", "v3": f"rollout-v3-{run_id}", "v2_marker": f"image v2-{run_id}"}
+    docker("rmi", "gxnb/rollout-test:v3", "gxnb/rollout-test:v2")
+
+
+@pytest.fixture(scope="module")
+def rolled(endpoints, user_key, images):
+    """A session on the deployed image (v1), then the rollout of v2."""
+    v1_image = resolved_image(endpoints)
+    v1_session = galaxy_it.start_session(endpoints, user_key)
+    v1_marker = v1_session.run_code(MARKER_CODE).strip()
+    run = rollout(images["v2"], "gxnb/rollout-test:v2", "-e", QUICK_IMAGE_TESTS)
+    yield {"v1_image": v1_image, "v1_session": v1_session, "v1_marker": v1_marker, "run": run}
+    v1_session.api("POST", "api/shutdown")
+
+
+def test_rollout_switches_new_launches_to_the_digest_while_running_sessions_go_on(endpoints, user_key, images, rolled):
+    run = rolled["run"]
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    summary = json.loads(SUMMARY.read_text())
+    assert summary["old"] == rolled["v1_image"]
+    assert summary["new"].startswith("172.31.0.1:5000/gxnb/jupyterlab-ai@sha256:"), summary
+    assert summary["smoke_test"]["image"] == summary["new"]
+    assert set(summary["pull_seconds"]) == {NODE}
+    assert resolved_image(endpoints) == summary["new"]
+    assert resolved_image(endpoints, "run_jupyter_job") == summary["new"]
+    state = rollout_state()
+    assert (state["current"], state["previous"]) == (summary["new"], rolled["v1_image"])
+
+    # The session started before the rollout still answers and still runs v1.
+    assert rolled["v1_session"].run_code(MARKER_CODE).strip() == rolled["v1_marker"]
+    # A new launch runs v2, by digest (Galaxy's job metrics, once the session has ended).
+    session = galaxy_it.start_session(endpoints, user_key)
+    assert session.run_code(MARKER_CODE).strip() == images["v2_marker"]
+    session.api("POST", "api/shutdown")
+    galaxy_it.wait_for_job(session.galaxy, session.job_id)
+    assert session.container_image(endpoints["admin_api_key"]) == summary["new"]
+
+
+def test_a_failing_smoke_test_rolls_back_by_itself(endpoints, user_key, images, rolled):
+    v2 = rollout_state()["current"]
+    run = rollout(images["v3"], "gxnb/rollout-test:v3", "-e", "notebook_rollout_image_tests=")
+    assert run.returncode != 0
+    assert "v3 cannot start" in run.stdout, run.stdout[-3000:]
+    assert f"The tools run {v2} again" in run.stdout.replace("\n", " "), run.stdout[-3000:]
+    assert resolved_image(endpoints) == v2
+    state = rollout_state()
+    assert (state["current"], state["previous"]) == (v2, rolled["v1_image"])  # rollback_image.yml still returns to v1
+    assert state["history"][0]["action"] == "automatic rollback"
+    session = galaxy_it.start_session(endpoints, user_key)
+    assert session.run_code(MARKER_CODE).strip() == images["v2_marker"]
+    session.api("POST", "api/shutdown")
+
+
+def test_a_tag_missing_from_the_registry_stops_before_galaxy_is_touched(endpoints, rolled):
+    before = rollout_state()
+    tool_xml = ["exec", NODE, "stat", "-c", "%Y", f"/srv/galaxy/tools/interactive/{galaxy_it.NOTEBOOK_TOOL_ID}.xml"]
+    mtime = docker(*tool_xml)
+    run = rollout("no-such-tag-0")
+    assert run.returncode != 0
+    assert "has no tag no-such-tag-0" in run.stdout and "before touching the job nodes or Galaxy" in run.stdout
+    assert "Rollout 2/4" not in run.stdout
+    assert rollout_state() == before
+    assert docker(*tool_xml) == mtime
+    assert resolved_image(endpoints) == before["current"]
+
+
+def test_rollback_returns_new_launches_to_the_previous_image(endpoints, user_key, rolled):
+    v2 = rollout_state()["current"]
+    run = rollout("--rollback")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert resolved_image(endpoints) == rolled["v1_image"]
+    state = rollout_state()
+    assert (state["current"], state["previous"], state["history"][0]["action"]) == (rolled["v1_image"], v2, "rollback")
+    session = galaxy_it.start_session(endpoints, user_key)
+    assert session.run_code(MARKER_CODE).strip() == rolled["v1_marker"]
+    session.api("POST", "api/shutdown")
