@@ -68,6 +68,29 @@ except Exception as exc:
     print(getattr(exc, "stderr", ""))
 '''
 
+# A handle returned at once; cancelling a running job ends it, and wait() does not report success.
+CANCEL = r'''
+import time
+with open("slow.py", "w") as f:
+    f.write("import time\ntime.sleep(900)\n")
+job = submit_script_job("slow.py", progress=False)
+print("handle", type(job).__name__, job.status())
+deadline = time.time() + 300
+while job.status() != "running" and time.time() < deadline:
+    time.sleep(1)
+print("before cancel", job.status())
+job.cancel()
+deadline = time.time() + 120
+while job.status() not in ("deleted", "error", "ok") and time.time() < deadline:
+    time.sleep(1)
+print("after cancel", job.status())
+try:
+    job.wait(timeout=60, progress=False)
+    print("wait returned")
+except Exception as exc:
+    print("wait raised", type(exc).__name__)
+'''
+
 NOT_H5 = r'''
 from bioblend.galaxy import GalaxyInstance
 gi = GalaxyInstance(os.environ["GALAXY_URL"], key=os.environ["API_KEY"])
@@ -112,3 +135,10 @@ def test_a_non_h5_file_is_refused_before_anything_is_uploaded(kernel):
     out = kernel(NOT_H5, timeout=120)
     assert "raised RemoteJobError data_dict: 'table.csv' is not an HDF5 file" in out, out
     assert "new histories 0" in out, out
+
+
+def test_a_submitted_job_can_be_cancelled_while_it_runs(kernel):
+    out = kernel(CANCEL, timeout=600)
+    assert "handle RemoteJob" in out and "before cancel running" in out, out
+    assert "after cancel deleted" in out, out
+    assert "wait raised RemoteJobFailed" in out, out

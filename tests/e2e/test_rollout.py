@@ -25,6 +25,7 @@ pytestmark = pytest.mark.e2e
 STATE_FILE = "/var/lib/gxnb/notebook-image-rollout.json"
 NODE = "gxnb-local-node"
 SUMMARY = REPO / ".deploy-local" / "rollout-summary.json"
+NOTEBOOK_TOOL_XML = "interactive/interactivetool_ml_jupyter_notebook.xml"
 MARKER_CODE = "import os; print('image', os.environ.get('GXNB_ROLLOUT_TEST', 'without marker'))"
 # A short selection of the image tests keeps the test quick; the default runs them all.
 QUICK_IMAGE_TESTS = json.dumps(
@@ -137,7 +138,7 @@ def test_a_failing_smoke_test_rolls_back_by_itself(endpoints, user_key, images, 
 
 def test_a_tag_missing_from_the_registry_stops_before_galaxy_is_touched(endpoints, rolled):
     before = rollout_state()
-    tool_xml = ["exec", NODE, "stat", "-c", "%Y", f"/srv/galaxy/tools/interactive/{galaxy_it.NOTEBOOK_TOOL_ID}.xml"]
+    tool_xml = ["exec", NODE, "stat", "-c", "%Y", f"/srv/galaxy/tools/{NOTEBOOK_TOOL_XML}"]
     mtime = docker(*tool_xml)
     run = rollout("no-such-tag-0")
     assert run.returncode != 0
