@@ -46,9 +46,7 @@ def write_h5(path: Path, size_mb: int) -> None:
 def upload_from_a_notebook(endpoints: dict, key: str, size_mb: int) -> tuple[float, float]:
     """(MB, seconds) of one upload run in a notebook session's kernel."""
     session = galaxy_it.start_session(endpoints, key)
-    code = inspect.getsource(write_h5) + f"""
-import time
-from pathlib import Path
+    code = "import time\nfrom pathlib import Path\n" + inspect.getsource(write_h5) + f"""
 from gxnb import remote
 path = Path("big.h5")
 write_h5(path, {size_mb})
