@@ -10,6 +10,7 @@ rollback, so the tools run the deployed image again afterwards.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import uuid
@@ -129,6 +130,18 @@ def test_rollout_switches_new_launches_to_the_digest_while_running_sessions_go_o
     session.api("POST", "api/shutdown")
     galaxy_it.wait_for_job(session.galaxy, session.job_id)
     assert session.container_image(endpoints["admin_api_key"]) == summary["new"]
+
+
+def test_rolling_the_same_tag_out_again_changes_nothing(endpoints, images, rolled):
+    before = rollout_state()
+    run = rollout(images["v2"], "gxnb/rollout-test:v2", "-e", "notebook_rollout_image_tests=")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.MULTILINE)
+    assert recap and all(changed == "0" for _, changed in recap), recap
+    assert "the tools already run it" in run.stdout
+    assert json.loads(SUMMARY.read_text())["smoke_test"]["image"] == before["current"]
+    assert rollout_state() == before
+    assert resolved_image(endpoints) == before["current"]
 
 
 def test_a_failing_smoke_test_rolls_back_by_itself(endpoints, user_key, images, rolled):
