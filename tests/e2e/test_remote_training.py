@@ -171,5 +171,5 @@ def test_uploads_run_in_a_warm_celery_worker_not_in_a_new_job_process(tmp_path):
                          headers={"x-api-key": endpoints["admin_api_key"]}, timeout=30)  # fmt: skip
     where.raise_for_status()
     params = where.json()
-    assert not params["Runner"], params  # no job runner took it
-    assert re.fullmatch(r"[0-9a-f-]{36}", params["Runner Job ID"] or ""), params  # a Celery task id
+    assert params["Runner"] == "celery", params  # not a job runner's new process
+    assert re.fullmatch(r"[0-9a-f-]{36}", params["Runner Job ID"] or ""), params  # the Celery task's id
