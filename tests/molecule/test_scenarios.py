@@ -27,7 +27,8 @@ def test_molecule_scenario(role, scenario):
         result = subprocess.run([f"{os.path.dirname(sys.executable)}/molecule", "test", "-s", scenario],
                                 cwd=REPO / "roles" / role, stdout=out, stderr=subprocess.STDOUT,
                                 env=env, timeout=1500)
-    assert result.returncode == 0, f"molecule test -s {scenario} for {role} failed; log: {log}\n" + log.read_text()[-5000:]
+    failure = f"molecule test -s {scenario} for {role} failed; log: {log}\n"
+    assert result.returncode == 0, failure + log.read_text()[-5000:]
 
 
 def test_every_role_has_a_scenario():
