@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Hardware checks for a real GPU node (the steps Molecule and CI skip):
 #   driver loaded, nvidia-smi, NVML facts, the notebook's GPU line, a container
-#   with the NVIDIA runtime seeing the GPU, TensorFlow in the notebook image seeing it.
+#   with the NVIDIA runtime seeing the GPU, TensorFlow in the notebook image seeing it,
+#   and for Podman a CDI specification and a container given the GPU through it.
 # Usage: tests/gpu/verify_gpu_node.sh [notebook-image]   (EXPECTED_GPUS=N to require N)
 # Prints one line per check and "N passed, N failed, N skipped"; exits 1 on a failure.
 set -uo pipefail
@@ -63,6 +64,27 @@ else
   else
     report FAIL "TensorFlow in $IMAGE sees the GPU" "$(echo "$out" | tail -3)"
   fi
+fi
+
+# 7, 8 the Podman alternative: a CDI specification from the driver, a container given the GPU by it
+if ! command -v nvidia-ctk >/dev/null; then
+  report SKIP "CDI specification (Podman)" "no nvidia-ctk (nvidia-container-toolkit) on this host"
+else
+  spec="$(mktemp --suffix=.yaml)"
+  if out="$(nvidia-ctk cdi generate --output="$spec" 2>&1)" && grep -q "nvidia.com/gpu" "$spec"; then
+    devices="$(nvidia-ctk cdi list --spec-dir "$(dirname "$spec")" 2>/dev/null | grep -c 'nvidia.com/gpu=' || true)"
+    report PASS "CDI specification (Podman)" "$devices device names, e.g. $(grep -m1 -o 'nvidia.com/gpu' "$spec")=all"
+  else
+    report FAIL "CDI specification (Podman)" "$(echo "$out" | tail -3)"
+  fi
+  rm -f "$spec"
+fi
+if ! command -v podman >/dev/null || { [ ! -e /etc/cdi/nvidia.yaml ] && [ ! -e /var/run/cdi/nvidia.yaml ]; }; then
+  report SKIP "Podman container sees the GPU" "no podman or no CDI specification in /etc/cdi on this host"
+elif out="$(podman run --rm --device nvidia.com/gpu=all --entrypoint nvidia-smi "$IMAGE" -L 2>&1)"; then
+  report PASS "Podman container sees the GPU" "$(echo "$out" | head -1)"
+else
+  report FAIL "Podman container sees the GPU" "$(echo "$out" | tail -3)"
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"
