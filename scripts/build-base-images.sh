@@ -6,11 +6,12 @@
 # space-separated list of PEM files; default: the host's /usr/local/share/ca-certificates/*.crt.
 # Idempotent: an image that exists is kept unless REBUILD=1.
 set -euo pipefail
-here="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib.sh"
+here="$GXNB_ROOT"
 SUITE="${DEBIAN_SUITE:-bookworm}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-BASE_IMAGE="${BASE_IMAGE:-gxnb/debian-base:${SUITE}}"
-SYSTEMD_IMAGE="${SYSTEMD_IMAGE:-gxnb/debian-systemd:${SUITE}}"
+BASE_IMAGE="$GXNB_BASE_IMAGE"
+SYSTEMD_IMAGE="$GXNB_SYSTEMD_IMAGE"
 CACHE="${GXNB_CACHE:-$here/.deploy-local/cache}"
 if [ -z "${EXTRA_CA_CERTS+x}" ]; then
   EXTRA_CA_CERTS="$(ls /usr/local/share/ca-certificates/*.crt 2>/dev/null | tr '\n' ' ' || true)"

@@ -3,40 +3,28 @@
 # into a local systemd "node" container when this host has no systemd as PID 1
 # (GXNB_TARGET=host deploys onto this host with a local connection instead).
 set -euo pipefail
-here="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$here"
-state="$here/.deploy-local"
+source "$(dirname "$0")/lib.sh"
+cd "$GXNB_ROOT"
+state="$GXNB_ROOT/.deploy-local"
 mkdir -p "$state/cache"
 chmod 700 "$state"
 
 GXNB_EXTRAS="${GXNB_EXTRAS:-deploy}" scripts/host-setup.sh
+gxnb_load_facts
 scripts/start-docker-engine.sh
 
-# `docker save` IMAGE to FILE, with its image ID in FILE.id, unless FILE already holds it.
-save_image_archive() {
-  local image="$1" file="$2" id
-  id="$(docker image inspect -f '{{.Id}}' "$image")"
-  [ -s "$file" ] && [ "$(cat "$file.id" 2>/dev/null)" = "$id" ] && return 0
-  echo "saving $image to $file ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.1f GB", $1/1e9}')) ..."
-  docker save -o "$file.tmp" "$image"
-  mv "$file.tmp" "$file"
-  echo "$id" > "$file.id"
-}
-
-# The notebook image (the inventory's variant, default cpu) is built here once and
-# handed to the node as a `docker save` archive with its image ID beside it.
-variant="${GXNB_NOTEBOOK_VARIANT:-cpu}"
+# The notebook image (the inventory's variant; GXNB_NOTEBOOK_VARIANT overrides it) is built
+# here once and handed to the node as a `docker save` archive with its image ID beside it.
+variant="${GXNB_NOTEBOOK_VARIANT:-$GXNB_FACT_IMAGE_VARIANT}"
 scripts/build-base-images.sh
 scripts/build-notebook-image.sh "$variant"
 image_archive="$state/cache/notebook-image.tar"
-save_image_archive "gxnb/jupyterlab-ai:$variant" "$image_archive"
+gxnb_save_image_archive "$GXNB_FACT_IMAGE_REPOSITORY:$variant" "$image_archive"
 
 extra=(-e "gxnb_notebook_image_variant=$variant")
 if [ "${GXNB_TARGET:-node}" = host ]; then
   extra+=(-e ansible_connection=local -e "notebook_image_archive=$image_archive")
 else
-  # The base image, for nodes that build the notebook image (notebook_image_source: build).
-  save_image_archive "${BASE_IMAGE:-gxnb/debian-base:bookworm}" "$state/cache/debian-base.tar"
   scripts/start-local-node.sh
 fi
 
@@ -50,5 +38,5 @@ galaxy_bootstrap_admin_api_key: "$(python3 -c 'import secrets; print(secrets.tok
 EOS
 fi
 
-export ANSIBLE_CONFIG="$here/ansible/ansible.cfg"
-"$here/.venv/bin/ansible-playbook" -i inventory/local ansible/site.yml -e "@$secrets" "${extra[@]}" "$@"
+export ANSIBLE_CONFIG="$GXNB_ROOT/ansible/ansible.cfg"
+"$GXNB_ROOT/.venv/bin/ansible-playbook" -i "$GXNB_INVENTORY" ansible/site.yml -e "@$secrets" "${extra[@]}" "$@"

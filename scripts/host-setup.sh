@@ -32,6 +32,8 @@ fi
 # checkov (Terraform policy checks) has its own pins: a virtualenv of its own.
 if [[ ",$EXTRAS," == *",test,"* ]] && [ ! -x "$here/.venv-checkov/bin/checkov" ]; then
   echo "host-setup: virtualenv .venv-checkov"
+  # A link left by an older checkout (or a half-made folder) is replaced, not followed.
+  if [ -L "$here/.venv-checkov" ]; then rm -f "$here/.venv-checkov"; fi
   python3 -m venv "$here/.venv-checkov"
   "$here/.venv-checkov/bin/pip" install -q "$here[checkov]"
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tag and push a built notebook image, then print its digest:
 #   scripts/publish-image.sh --registry HOST:PORT [--variant cpu] [--version V] [--repository R]
+# Default repository: the inventory's gxnb_notebook_image_repository (GXNB_INVENTORY, default inventory/local).
 # Tags pushed (the scheme, as docker-stacks do it):
 #   <registry>/<repository>:<version>-<variant>            e.g. 1.0.0-cpu
 #   <registry>/<repository>:<version>-<variant>-<commit>   e.g. 1.0.0-cpu-3f2c1ab (immutable)
@@ -9,8 +10,9 @@
 # The last line printed is "digest: <registry>/<repository>@sha256:..." (what rollouts use);
 # --digest-file F also writes that reference to F.
 set -euo pipefail
-here="$(cd "$(dirname "$0")/.." && pwd)"
-registry="" variant=cpu repository=gxnb/jupyterlab-ai digest_file=""
+source "$(dirname "$0")/lib.sh"
+here="$GXNB_ROOT"
+registry="" variant=cpu repository="" digest_file=""
 version="$(cat "$here/container/VERSION")"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,7 +25,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$registry" ] || { echo "publish-image: --registry HOST:PORT is required" >&2; exit 2; }
-case "$variant" in cpu|gpu|minimal) ;; *) echo "publish-image: unknown variant '$variant'; allowed: cpu, gpu, minimal" >&2; exit 2 ;; esac
+case "$variant" in cpu|gpu) ;; *) echo "publish-image: unknown variant '$variant'; allowed: cpu, gpu" >&2; exit 2 ;; esac
+if [ -z "$repository" ]; then gxnb_load_facts; repository="$GXNB_FACT_IMAGE_REPOSITORY"; fi
 [[ "$version" =~ ^[0-9A-Za-z][0-9A-Za-z._-]{0,100}$ ]] || { echo "publish-image: version '$version' is not a valid tag part (letters, digits, . _ -)" >&2; exit 2; }
 
 source_image="$repository:$variant"

@@ -8,16 +8,17 @@
 # the inventory's gxnb_registry) when it is not running. The summary is also written to
 # .deploy-local/rollout-summary.json.
 set -euo pipefail
-here="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib.sh"
+here="$GXNB_ROOT"
 cd "$here"
 state="$here/.deploy-local"
 [ -s "$state/secrets.yml" ] || { echo "rollout: no local deployment here (run make deploy-local first)" >&2; exit 1; }
 
-registry="$(sed -n 's/^gxnb_registry: *//p' inventory/local/group_vars/gxnb_service.yml)"
-GXNB_REGISTRY_ADDR="$registry" GXNB_REGISTRY_STORAGE="$state/registry" scripts/start-local-registry.sh
+gxnb_load_facts
+GXNB_REGISTRY_ADDR="$GXNB_FACT_REGISTRY" GXNB_REGISTRY_STORAGE="$state/registry" scripts/start-local-registry.sh
 
 export ANSIBLE_CONFIG="$here/ansible/ansible.cfg"
-playbook=(.venv/bin/ansible-playbook -i inventory/local -e "@$state/secrets.yml")
+playbook=(.venv/bin/ansible-playbook -i "$GXNB_INVENTORY" -e "@$state/secrets.yml")
 if [ "${1:-}" = --rollback ]; then
   shift
   exec "${playbook[@]}" ansible/rollback_image.yml "$@"

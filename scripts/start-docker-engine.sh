@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Start Debian's dockerd when no Docker engine answers (hosts and CI without
 # systemd as PID 1). Idempotent: returns at once when an engine is up.
+# Its bridge (--bip) and the registry it may reach over plain HTTP are the inventory's
+# gxnb_local_host_bridge and gxnb_registry (inventory/local, or GXNB_INVENTORY).
 set -euo pipefail
-BRIDGE_IP="${DOCKER_BRIDGE_IP:-172.31.0.1/24}"   # own --bip: a nested engine keeps 172.17/16
+source "$(dirname "$0")/lib.sh"
 LOG="${DOCKER_ENGINE_LOG:-/var/log/dockerd-local.log}"
-# The local registry (scripts/start-local-registry.sh) listens on this bridge's gateway so
-# that the local node's engine reaches it too; plain HTTP there must be allowed.
-REGISTRY="${GXNB_REGISTRY_ADDR:-${BRIDGE_IP%/*}:5000}"
 
 if docker info >/dev/null 2>&1; then
   echo "docker engine: already running"; exit 0
 fi
 command -v dockerd >/dev/null || { echo "dockerd not installed (apt-get install docker.io)" >&2; exit 1; }
-echo "docker engine: starting dockerd (bip ${BRIDGE_IP}, insecure registry ${REGISTRY}, log ${LOG})"
-nohup setsid dockerd --storage-driver overlay2 --bip "$BRIDGE_IP" --insecure-registry "$REGISTRY" >"$LOG" 2>&1 < /dev/null &
+gxnb_load_facts
+args=(--storage-driver overlay2)
+[ -z "$GXNB_FACT_HOST_BRIDGE" ] || args+=(--bip "$GXNB_FACT_HOST_BRIDGE")
+[ -z "$GXNB_FACT_REGISTRY" ] || args+=(--insecure-registry "$GXNB_FACT_REGISTRY")
+echo "docker engine: starting dockerd (${args[*]}, log ${LOG})"
+nohup setsid dockerd "${args[@]}" >"$LOG" 2>&1 < /dev/null &
 for i in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then echo "docker engine: up after ${i}s"; exit 0; fi
   sleep 1

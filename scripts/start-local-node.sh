@@ -5,12 +5,14 @@
 # kind of host lacks), its own cgroup namespace, and /var/lib/docker as a volume
 # so the node's Docker engine uses overlay2.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+gxnb_load_facts
 NODE="${GXNB_NODE_NAME:-gxnb-local-node}"
-IMAGE="${SYSTEMD_IMAGE:-gxnb/debian-systemd:bookworm}"
-HTTP_PORT="${GXNB_HTTP_PORT:-8080}"      # host port == nginx port inside the node
-BIND_ADDR="${GXNB_BIND_ADDR:-127.0.0.1}"
+IMAGE="$GXNB_SYSTEMD_IMAGE"
+HTTP_PORT="$GXNB_FACT_PUBLIC_PORT"      # host port == nginx port inside the node (gxnb_public_port)
+BIND_ADDR="$GXNB_FACT_BIND_ADDRESS"     # gxnb_local_bind_address
 # Image archives the deploy script saves (no registry needed), read-only in the node.
-HOST_CACHE="${GXNB_HOST_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.deploy-local/cache}"
+HOST_CACHE="${GXNB_HOST_CACHE:-$GXNB_ROOT/.deploy-local/cache}"
 
 state="$(docker inspect -f '{{.State.Status}}' "$NODE" 2>/dev/null || true)"
 case "$state" in

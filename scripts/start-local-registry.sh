@@ -6,7 +6,8 @@
 #   GXNB_REGISTRY_STORAGE  where blobs live (default .deploy-local/registry)
 # Prints the address; the PID is in $GXNB_REGISTRY_STORAGE/registry.pid.
 set -euo pipefail
-here="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/lib.sh"
+here="$GXNB_ROOT"
 addr="${GXNB_REGISTRY_ADDR:-127.0.0.1:5000}"
 storage="${GXNB_REGISTRY_STORAGE:-$here/.deploy-local/registry}"
 [[ "$addr" =~ ^[0-9A-Za-z.-]+:[0-9]+$ ]] || { echo "GXNB_REGISTRY_ADDR: '$addr' is not host:port" >&2; exit 2; }

@@ -5,22 +5,29 @@
     job.status(); job.wait(); job.download("results/"); job.cancel()
 
 Inside a Galaxy notebook session the server and key come from GALAXY_URL and API_KEY.
-H5 inputs are checked before anything is uploaded, then sent with Galaxy's chunked,
-resumable (tus) upload with a progress bar. A job that fails raises RemoteJobFailed
-carrying the end of its stderr: it is never reported as a success.
+H5 inputs are checked before anything is uploaded (HDF5 content; paths relative to the
+notebook's folder, without '..', of letters, digits and . _ - / only, as the job links
+them under these paths), then sent with Galaxy's chunked, resumable (tus) upload with a
+progress bar. A job that fails raises RemoteJobFailed carrying the end of its stderr: it is
+never reported as a success.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 UPLOAD_CHUNK_BYTES = 64 * 1024 * 1024
 TERMINAL_OK = {"ok", "skipped"}
 TERMINAL_FAILED = {"error", "failed", "deleted", "deleting", "stopped"}
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# The characters run_jupyter_job keeps in its "paths the code opens" (its sanitizer drops the
+# others silently, and ',' separates paths): an H5 path must consist of these only.
+PATH_CHARACTERS = re.compile(r"[A-Za-z0-9._/-]+")
 
 __all__ = ["RemoteJob", "RemoteJobError", "RemoteJobFailed", "run_script_job", "submit_script_job"]
 
@@ -50,34 +57,135 @@ def is_hdf5(path: Path) -> bool:
     return False
 
 
-def check_inputs(script_path, data_dict) -> tuple[Path, list[Path]]:
+def check_script(script_path) -> Path:
+    if not isinstance(script_path, (str, os.PathLike)):
+        raise RemoteJobError(f"script_path {script_path!r}: expected the path of a .py script or an .ipynb notebook")
     script = Path(script_path)
     if not script.is_file():
         raise RemoteJobError(f"script_path '{script_path}' does not exist")
     if script.suffix not in (".py", ".ipynb"):
         raise RemoteJobError(f"script_path '{script_path}': expected a .py script or an .ipynb notebook")
-    if isinstance(data_dict, (str, os.PathLike)):
+    return script
+
+
+def check_data(data_dict) -> list[tuple[str, Path]]:
+    """The H5 inputs as [(path as the code opens it, file)], all checked before anything is uploaded.
+
+    The job links each input under the path given here (relative to the notebook's folder,
+    matched by file name), so a path must be relative, stay below the notebook's folder and
+    consist of letters, digits and . _ - / only."""
+    if isinstance(data_dict, (str, bytes, os.PathLike)):
         raise RemoteJobError("data_dict must be a list of H5 file paths, e.g. ['data/train.h5']")
-    data = [Path(p) for p in (data_dict or [])]
-    for path in data:
-        if not path.is_file():
-            raise RemoteJobError(f"data_dict: '{path}' does not exist")
-        if not is_hdf5(path):
-            raise RemoteJobError(f"data_dict: '{path}' is not an HDF5 file (run_jupyter_job takes H5 data sets)")
-    names = [p.name for p in data]
+    entries = [check_data_path(entry) for entry in (data_dict or [])]
+    names = [path.name for _, path in entries]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise RemoteJobError(f"data_dict: file names must differ, the job matches inputs by name: {duplicates}")
-    return script, data
+    return entries
+
+
+def check_data_path(entry) -> tuple[str, Path]:
+    text = os.fspath(entry) if isinstance(entry, (str, os.PathLike)) else entry
+    if not isinstance(text, str):
+        raise RemoteJobError(f"data_dict: {entry!r} is not a file path; expected e.g. 'data/train.h5'")
+    path = Path(text)
+    if path.is_dir():
+        raise RemoteJobError(f"data_dict: '{text}' is a folder; expected an H5 file")
+    if not path.is_file():
+        raise RemoteJobError(f"data_dict: '{text}' does not exist")
+    if not PATH_CHARACTERS.fullmatch(text):
+        bad = "".join(sorted({c for c in text if not PATH_CHARACTERS.fullmatch(c)}))
+        raise RemoteJobError(
+            f"data_dict: '{text}' contains characters the job cannot take ({bad!r}): "
+            "rename the file (and the path in your code) to letters, digits and . _ - / only"
+        )
+    if path.is_absolute():
+        raise RemoteJobError(
+            f"data_dict: '{text}' is an absolute path: the job provides inputs inside its working folder only; "
+            "give the path relative to the notebook's folder, as your code opens it (e.g. 'data/train.h5')"
+        )
+    if ".." in PurePosixPath(text).parts:
+        raise RemoteJobError(
+            f"data_dict: '{text}' leads out of the notebook's folder ('..'): the job provides inputs inside its "
+            "working folder only; move the file into the notebook's folder or below it"
+        )
+    try:
+        h5 = is_hdf5(path)
+    except OSError as exc:
+        raise RemoteJobError(f"data_dict: '{text}' cannot be read ({exc.strerror})") from exc
+    if not h5:
+        raise RemoteJobError(f"data_dict: '{text}' is not an HDF5 file (run_jupyter_job takes H5 data sets)")
+    return text, path
+
+
+def check_inputs(script_path, data_dict) -> tuple[Path, list[Path]]:
+    """The script and the H5 files, checked (RemoteJobError) before anything is sent."""
+    script = check_script(script_path)
+    return script, [path for _, path in check_data(data_dict)]
+
+
+def check_text(name: str, value, optional: bool = False, empty: bool = False) -> None:
+    """value must be a string (None where optional; "" or blanks only where empty)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not (empty or value.strip()):
+        raise RemoteJobError(f"{name} must be a {'' if empty else 'non-empty '}string, not {value!r}")
+
+
+def check_number(name: str, value, minimum: float = 0, above: bool = False, optional: bool = False,
+                 integer: bool = False) -> None:  # fmt: skip
+    """value must be a finite number >= minimum (> minimum with above=True); None where optional."""
+    if value is None and optional:
+        return
+    kinds = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+        expected = "a whole number" if integer else "a number"
+        raise RemoteJobError(f"{name} must be {expected}, not {value!r}")
+    if value < minimum or (above and value == minimum):
+        raise RemoteJobError(f"{name} must be {'>' if above else '>='} {minimum}, not {value!r}")
+
+
+def galaxy_target(server, key, environ=os.environ) -> tuple[str, str]:
+    """The Galaxy server and API key: as passed, else GALAXY_URL and API_KEY (a Galaxy notebook session)."""
+    check_text("server", server, optional=True, empty=True)  # empty: from the session's environment
+    check_text("key", key, optional=True, empty=True)
+    server = server or environ.get("GALAXY_URL")
+    key = key or environ.get("API_KEY")
+    if not server or not key:
+        raise RemoteJobError("no Galaxy to send the job to: pass server= and key=, or run in a Galaxy notebook session")
+    return server, key
+
+
+def job_inputs(script_id: str, data_ids: list[str], local_paths: list[str]) -> dict:
+    """run_jupyter_job's inputs: the script, the H5 datasets and the paths the code opens them by."""
+    inputs = {"select_file": {"src": "hda", "id": script_id}}
+    if data_ids:
+        inputs["ml_h5_datasets"] = {"batch": False, "values": [{"src": "hda", "id": i} for i in data_ids]}
+        inputs["ml_h5_dataset_paths"] = ",".join(local_paths)
+    return inputs
+
+
+def output_name(key: str) -> str:
+    """A job output's name: "arrays", "workdir", or a model's variable name in the ONNX collection."""
+    if key.startswith("__new_primary_file_"):  # "__new_primary_file_onnx_models|net__"
+        return key.split("|", 1)[1].removesuffix("__")
+    return key
+
+
+def output_file_name(name: str) -> str:
+    """The file an output is saved as: outputs.h5, workdir.zip, or <variable name>.onnx."""
+    special = {"arrays": "outputs.h5", "workdir": "workdir.zip"}
+    if name in special:
+        return special[name]
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise RemoteJobError(f"the job has an output named {name!r}, which is not a file name")
+    return f"{name}.onnx"
 
 
 def connect(server: str | None, key: str | None):
+    server, key = galaxy_target(server, key)
     from bioblend.galaxy import GalaxyInstance
 
-    server = server or os.environ.get("GALAXY_URL")
-    key = key or os.environ.get("API_KEY")
-    if not server or not key:
-        raise RemoteJobError("no Galaxy to send the job to: pass server= and key=, or run in a Galaxy notebook session")
     return GalaxyInstance(server, key=key)
 
 
@@ -110,12 +218,17 @@ class RemoteJob:
         return self.gi.jobs.show_job(self.job_id)["state"]
 
     def stderr(self, tail_lines: int = 40) -> str:
+        check_number("tail_lines", tail_lines, integer=True)
+        if tail_lines == 0:
+            return ""
         details = self.gi.jobs.show_job(self.job_id, full_details=True)
         text = (details.get("tool_stderr") or details.get("stderr") or "").rstrip()
         return "\n".join(text.splitlines()[-tail_lines:])
 
     def wait(self, timeout: float | None = None, progress: bool = True, poll_s: float = 2.0) -> RemoteJob:
         """Block until the job ends: returns self on success, raises RemoteJobFailed otherwise."""
+        check_number("timeout", timeout, optional=True)
+        check_number("poll_s", poll_s, above=True)
         from tqdm.auto import tqdm
 
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -138,10 +251,8 @@ class RemoteJob:
         """Output dataset ids by name: "arrays", "workdir", and each ONNX model by its variable name."""
         job = self.gi.jobs.show_job(self.job_id)
         found = {}
-        for name, output in job.get("outputs", {}).items():
-            if name.startswith("__new_primary_file_"):  # "__new_primary_file_onnx_models|net__"
-                name = name.split("|", 1)[1].rstrip("_")
-            found[name] = output["id"]
+        for key, output in job.get("outputs", {}).items():
+            found[output_name(key)] = output["id"]
         return found
 
     def download(self, dest: str | os.PathLike = ".") -> list[Path]:
@@ -150,7 +261,7 @@ class RemoteJob:
         dest.mkdir(parents=True, exist_ok=True)
         saved = []
         for name, dataset_id in self.outputs().items():
-            path = dest / {"arrays": "outputs.h5", "workdir": "workdir.zip"}.get(name, f"{name}.onnx")
+            path = dest / output_file_name(name)
             self.gi.datasets.download_dataset(dataset_id, file_path=str(path), use_default_filename=False)
             saved.append(path)
         return saved
@@ -166,18 +277,19 @@ def submit_script_job(script_path, data_dict=None, server=None, key=None,
                       new_history_name="ML analysis (remote training)", tool_name="run_jupyter_job",
                       progress=True) -> RemoteJob:  # fmt: skip
     """Upload the script and its H5 data to a new history and start the job; returns at once."""
-    script, data = check_inputs(script_path, data_dict)
+    script = check_script(script_path)
+    data = check_data(data_dict)
+    check_text("new_history_name", new_history_name, optional=True, empty=True)
+    check_text("tool_name", tool_name)
+    server, key = galaxy_target(server, key)
     gi = connect(server, key)
     history_id = gi.histories.create_history(name=new_history_name)["id"]
     script_type = "ipynb" if script.suffix == ".ipynb" else "txt"  # Galaxy has no Python datatype
     script_id = upload(gi, script, history_id, script_type, progress)
-    data_ids = [upload(gi, path, history_id, "h5", progress) for path in data]
+    data_ids = [upload(gi, path, history_id, "h5", progress) for _, path in data]
     for dataset_id in [script_id, *data_ids]:
         gi.datasets.wait_for_dataset(dataset_id, maxwait=3600)
-    inputs = {"select_file": {"src": "hda", "id": script_id}}
-    if data_ids:
-        inputs["ml_h5_datasets"] = {"batch": False, "values": [{"src": "hda", "id": i} for i in data_ids]}
-        inputs["ml_h5_dataset_paths"] = ",".join(str(p) for p in data_dict)
+    inputs = job_inputs(script_id, data_ids, [local for local, _ in data])
     run = gi.tools.run_tool(history_id, tool_name, inputs)
     return RemoteJob(gi, history_id, run["jobs"][0]["id"], inputs)
 

@@ -5,7 +5,8 @@
 - Inputs (H5 datasets) appear under the paths the user's code opened locally: each
   --local-path is linked to the --data entry with the same file name (mapping by name,
   the code itself is never rewritten). Without --local-path each input is linked under
-  its own name in the working folder.
+  its own name in the working folder. Every link stays inside the working folder: absolute
+  paths and paths or names with a '..' part are refused before anything is linked.
 - The code (a .py script or the code cells of an .ipynb) runs in an IPython shell, so
   `%magic` and `!shell` lines work as they did in the notebook.
 - Afterwards every trained model left in the code's namespace is exported to ONNX with
@@ -25,12 +26,7 @@ import sys
 import tempfile
 import traceback
 import zipfile
-from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("MPLBACKEND", "Agg")
-if not os.access(os.environ.get("HOME", "/"), os.W_OK):  # an arbitrary job UID: caches need a home
-    os.environ["HOME"] = tempfile.mkdtemp(prefix="gxnb-home-")
+from pathlib import Path, PurePosixPath
 
 
 class RunnerError(Exception):
@@ -41,19 +37,67 @@ def log(message: str) -> None:
     print(f"run_jupyter_job: {message}", file=sys.stderr, flush=True)
 
 
+def prepare_environment(environ=os.environ) -> None:
+    """Quiet TensorFlow, plots without a display, and a writable home for an arbitrary job UID."""
+    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    environ.setdefault("MPLBACKEND", "Agg")
+    if not os.access(environ.get("HOME", "/"), os.W_OK):  # an arbitrary job UID: caches need a home
+        environ["HOME"] = tempfile.mkdtemp(prefix="gxnb-home-")
+
+
 # ---------------------------------------------------------------- inputs
 
 
 def parse_data(entries: list[str]) -> dict[str, Path]:
+    """--data NAME=PATH entries as {dataset name: resolved file}; names are checked (see check_data_name)."""
     data = {}
     for entry in entries:
-        name, sep, path = entry.partition("=")
-        if not sep or not name or not path:
-            raise RunnerError(f"--data '{entry}': expected NAME=PATH")
-        if not Path(path).is_file():
-            raise RunnerError(f"--data '{name}': file '{path}' does not exist")
+        name, path = split_data_entry(entry)
+        check_data_name(name)
+        if name in data:
+            raise RunnerError(f"--data '{name}' is given twice")
         data[name] = Path(path).resolve()
+    check_distinct_file_names(data)
     return data
+
+
+def split_data_entry(entry: str) -> tuple[str, str]:
+    """NAME=PATH, split at the first '=' unless only a later one leaves an existing file (a name with '=')."""
+    positions = [i for i, char in enumerate(entry) if char == "="]
+    for i in positions:
+        if i > 0 and Path(entry[i + 1 :]).is_file():
+            return entry[:i], entry[i + 1 :]
+    name, sep, path = entry.partition("=")
+    if not sep or not name or not path:
+        raise RunnerError(f"--data '{entry}': expected NAME=PATH")
+    raise RunnerError(f"--data '{name}': file '{path}' does not exist")
+
+
+def check_data_name(name: str) -> str:
+    """An input dataset's name, which gives the file name it is linked under; returns that file name.
+
+    Refused: absolute names, names with a '..' part, names without a file name ('', '.')."""
+    pure = PurePosixPath(name)
+    if pure.is_absolute():
+        raise RunnerError(f"input dataset name '{name}' is an absolute path: a dataset name must be a file name")
+    if ".." in pure.parts:
+        raise RunnerError(f"input dataset name '{name}' contains '..': it would lead out of the working folder")
+    if pure.name in ("", ".") or "\0" in name:
+        raise RunnerError(f"input dataset name '{name}' is not a file name")
+    return pure.name
+
+
+def check_distinct_file_names(names) -> None:
+    """Inputs are matched by file name: two inputs with the same one would be ambiguous."""
+    seen: dict[str, str] = {}
+    for name in names:
+        file_name = PurePosixPath(name).name
+        if file_name in seen:
+            raise RunnerError(
+                f"input datasets '{seen[file_name]}' and '{name}' have the same file name '{file_name}'; "
+                "inputs are matched by file name: rename one of them"
+            )
+        seen[file_name] = name
 
 
 def split_local_paths(values: list[str]) -> list[str]:
@@ -61,35 +105,75 @@ def split_local_paths(values: list[str]) -> list[str]:
     return [p.strip() for v in values for p in re.split(r"[,\n]", v) if p.strip()]
 
 
-def link_inputs(data: dict[str, Path], local_paths: list[str], workdir: Path) -> dict[str, str]:
-    """Make each input available where the code expects it; return {path in code: dataset name}."""
-    links = {}
+def check_local_path(local: str) -> PurePosixPath:
+    """A path the user's code opens, as a path relative to the working folder.
+
+    Refused: absolute paths and paths with a '..' part (both would lead out of the working folder)."""
+    pure = PurePosixPath(local)
+    if pure.is_absolute():
+        raise RunnerError(
+            f"local path '{local}' is absolute: inputs can only be provided inside the job's working folder; "
+            "open the data by a path relative to the notebook (e.g. 'data/train.h5')"
+        )
+    if ".." in pure.parts:
+        raise RunnerError(
+            f"local path '{local}' contains '..': inputs can only be provided inside the job's working folder; "
+            "keep the data in the notebook's folder or below it"
+        )
+    return pure
+
+
+def plan_links(names, local_paths: list[str]) -> list[tuple[str, PurePosixPath, str]]:
+    """Where each input goes, without touching any file: [(path in code, path in the working folder, name)].
+
+    Without local paths every input is linked under its file name; otherwise each local path is
+    matched to the input with the same file name (or the same name without its extension)."""
+    names = list(names)
+    file_names = [check_data_name(name) for name in names]
+    check_distinct_file_names(names)
     if not local_paths:
-        for name, source in data.items():
-            _link(source, workdir / Path(name).name)
-            links[Path(name).name] = name
-        return links
-    by_file_name = {}
-    for name in data:
-        by_file_name.setdefault(Path(name).name, name)
-        by_file_name.setdefault(Path(name).stem, name)
+        return [(file_name, PurePosixPath(file_name), name) for file_name, name in zip(file_names, names, strict=True)]
+    by_file_name: dict[str, str] = {}
+    for name in names:
+        by_file_name.setdefault(PurePosixPath(name).name, name)
+        by_file_name.setdefault(PurePosixPath(name).stem, name)
+    plan = []
     for local in local_paths:
-        file_name = Path(local).name
-        name = by_file_name.get(file_name) or by_file_name.get(Path(file_name).stem)
+        relative = check_local_path(local)
+        name = by_file_name.get(relative.name) or by_file_name.get(PurePosixPath(relative.name).stem)
         if name is None:
             raise RunnerError(
-                f"local path '{local}' matches no input dataset by name; inputs: {sorted(data) or 'none'}"
+                f"local path '{local}' matches no input dataset by name; inputs: {sorted(names) or 'none'}"
             )
-        target = Path(local) if Path(local).is_absolute() else workdir / local
+        plan.append((local, relative, name))
+    return plan
+
+
+def link_inputs(data: dict[str, Path], local_paths: list[str], workdir: Path) -> dict[str, str]:
+    """Make each input available where the code expects it; return {path in code: dataset name}.
+
+    Every path is checked before the first link is made, and no link is made (nor anything
+    deleted) outside the working folder."""
+    workdir = workdir.resolve()
+    plan = plan_links(data, local_paths)
+    links = {}
+    for local, relative, name in plan:
         try:
-            _link(data[name], target)
+            _link(data[name], workdir / relative, workdir)
         except OSError as exc:
-            raise RunnerError(f"cannot provide '{local}' in the job ({exc.strerror}): use a relative path") from exc
+            raise RunnerError(f"cannot provide '{local}' in the job's working folder ({exc.strerror})") from exc
         links[local] = name
     return links
 
 
-def _link(source: Path, target: Path) -> None:
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _link(source: Path, target: Path, workdir: Path) -> None:
+    # A folder on the way that is a link (made by an earlier input) could lead elsewhere.
+    if not _inside(target.parent.resolve(), workdir) or target.resolve() == workdir:
+        raise RunnerError(f"'{target.relative_to(workdir)}' would lead out of the working folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_symlink() or target.exists():
         target.unlink()
@@ -140,22 +224,40 @@ class CodeFailed(Exception):
 # ---------------------------------------------------------------- outputs
 
 
+NOT_EXPORTED = {"In", "Out", "exit", "quit", "get_ipython"}
+
+
 def public_items(namespace: dict):
+    """The code's own variables: names that are identifiers, not private, not IPython's."""
     for name, value in namespace.items():
-        if name.startswith("_") or name in {"In", "Out", "exit", "quit", "get_ipython"}:
+        if not isinstance(name, str) or not name.isidentifier():
+            continue
+        if name.startswith("_") or name in NOT_EXPORTED:
             continue
         yield name, value
 
 
-def export_models(namespace: dict, outdir: Path) -> list[str]:
-    exported = []
+def choose_models(namespace: dict, kind_of=None) -> list[tuple[str, str, object]]:
+    """The variables that become ONNX models: [(variable name, kind, model)], kind from kind_of (model_kind)."""
+    kind_of = kind_of or model_kind
+    chosen = []
     for name, value in public_items(namespace):
         try:
-            kind = model_kind(value)
-            if kind is None:
-                continue
+            kind = kind_of(value)
+        except Exception as exc:  # a strange object must not stop the export of the others
+            log(f"model '{name}' could not be exported to ONNX: {type(exc).__name__}: {exc}")
+            continue
+        if kind is not None:
+            chosen.append((name, kind, value))
+    return chosen
+
+
+def export_models(namespace: dict, outdir: Path, kind_of=None) -> list[str]:
+    exported = []
+    for name, kind, value in choose_models(namespace, kind_of):
+        try:
             path = outdir / f"{name}.onnx"
-            {"keras": export_keras, "sklearn": export_sklearn, "torch": export_torch}[kind](value, path)
+            EXPORTERS[kind](value, path)
             exported.append(f"{name} ({kind}) -> {path.name}")
         except Exception as exc:  # one model that cannot be converted must not lose the others
             log(f"model '{name}' could not be exported to ONNX: {type(exc).__name__}: {exc}")
@@ -163,6 +265,7 @@ def export_models(namespace: dict, outdir: Path) -> list[str]:
 
 
 def model_kind(value) -> str | None:
+    """The kind of model (keras, sklearn, torch) or None; only libraries the code imported are looked at."""
     if "keras" in sys.modules:
         import keras
 
@@ -222,28 +325,100 @@ def export_torch(module, path: Path) -> None:
                       dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})  # fmt: skip
 
 
-def save_arrays(namespace: dict, path: Path) -> list[str]:
-    import h5py
+EXPORTERS = {"keras": export_keras, "sklearn": export_sklearn, "torch": export_torch}
+
+
+def choose_arrays(namespace: dict) -> list[tuple[str, str, object]]:
+    """The variables that go to outputs.h5: [(name, "array" | "dataframe", value)].
+
+    NumPy arrays and pandas DataFrames; whether an array can be stored is h5_ready's call."""
+    numpy = sys.modules.get("numpy")  # an array in the namespace means NumPy is imported
+    pandas = sys.modules.get("pandas")
+    chosen = []
+    for name, value in public_items(namespace):
+        if numpy is not None and isinstance(value, numpy.ndarray):
+            chosen.append((name, "array", value))
+        elif pandas is not None and isinstance(value, pandas.DataFrame):
+            chosen.append((name, "dataframe", value))
+    return chosen
+
+
+def h5_ready(array):
+    """(data, attributes) that HDF5 can store for a NumPy array, or None when it cannot be stored.
+
+    Numbers, booleans and bytes as they are; text as UTF-8 bytes; datetimes as ISO 8601 text;
+    timedeltas as int64 counts. Converted arrays record their NumPy dtype in the attribute
+    "numpy_dtype". Object arrays: None."""
     import numpy as np
 
-    pandas = sys.modules.get("pandas")
+    kind = array.dtype.kind
+    if kind in "biufcSV":
+        return array, {}
+    attrs = {"numpy_dtype": str(array.dtype)}
+    if kind in "UT":  # T: NumPy 2's StringDType
+        return _utf8(np.asarray(array, dtype=str)), attrs
+    if kind == "M":
+        return _utf8(np.datetime_as_string(array)), attrs
+    if kind == "m":
+        return array.astype("int64"), attrs
+    return None
+
+
+def _utf8(text_array):
+    import numpy as np
+
+    return np.char.encode(text_array, "utf-8")  # fixed-length bytes, as h5py stores NumPy text
+
+
+def dataframe_columns(frame) -> list[tuple[str, object, dict]]:
+    """A DataFrame's columns as [(dataset name, data, attributes)] for its group in outputs.h5."""
+    columns = []
+    for i, column in enumerate(frame.columns):
+        name = f"{i:04d}_{column}".replace("/", "_")  # a '/' would make HDF5 subgroups
+        series = frame.iloc[:, i]
+        data = series.to_numpy()
+        if data.dtype == object or str(series.dtype) in ("string", "str"):
+            columns.append((name, _utf8(series.astype(str).to_numpy().astype(str)), {}))
+            continue
+        ready = h5_ready(data)
+        if ready is None:
+            raise RunnerError(f"column '{column}' cannot be stored in HDF5 (dtype {series.dtype})")
+        columns.append((name, *ready))
+    return columns
+
+
+def save_arrays(namespace: dict, path: Path) -> list[str]:
+    """Write the chosen arrays and DataFrames to path; one that cannot be written is reported and skipped."""
+    import h5py
+
     saved = []
     with h5py.File(path, "w") as h5:
-        for name, value in public_items(namespace):
-            if isinstance(value, np.ndarray) and value.dtype != object:
-                h5.create_dataset(name, data=value, compression="gzip")
+        for name, kind, value in choose_arrays(namespace):
+            try:
+                if kind == "array":
+                    ready = h5_ready(value)
+                    if ready is None:
+                        log(f"array '{name}' not saved to outputs.h5: HDF5 cannot store {value.dtype} arrays")
+                        continue
+                    _write(h5, name, *ready)
+                else:
+                    group = h5.create_group(name)
+                    group.attrs["columns"] = [str(c) for c in value.columns]
+                    for dataset_name, data, attrs in dataframe_columns(value):
+                        _write(group, dataset_name, data, attrs, compress=False)
                 saved.append(name)
-            elif pandas is not None and isinstance(value, pandas.DataFrame):
-                group = h5.create_group(name)
-                group.attrs["columns"] = [str(c) for c in value.columns]
-                for i, column in enumerate(value.columns):
-                    series = value[column]
-                    data = series.to_numpy()
-                    if data.dtype == object or str(series.dtype) in ("string", "str"):
-                        data = series.astype(str).to_numpy().astype("S")
-                    group.create_dataset(f"{i:04d}_{column}", data=data)
-                saved.append(name)
+            except Exception as exc:  # one variable that cannot be written must not lose the others
+                if name in h5:
+                    del h5[name]
+                log(f"'{name}' could not be saved to outputs.h5: {type(exc).__name__}: {exc}")
     return saved
+
+
+def _write(group, name: str, data, attrs: dict, compress: bool = True) -> None:
+    options = {"compression": "gzip"} if compress and data.ndim and data.size else {}  # scalars: no filters
+    dataset = group.create_dataset(name, data=data, **options)
+    for key, value in attrs.items():
+        dataset.attrs[key] = value
 
 
 def zip_folder(folder: Path, archive: Path) -> int:
@@ -261,7 +436,8 @@ def zip_folder(folder: Path, archive: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gxnb.runner", description=__doc__.split("\n\n")[0])
+    prepare_environment()
+    parser = argparse.ArgumentParser(prog="python -m gxnb.runner", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--script", required=True, type=Path, help="the .py script or .ipynb notebook to run")
     parser.add_argument("--outdir", required=True, type=Path, help="where ONNX models, outputs.h5, workdir.zip go")
     parser.add_argument("--workdir", type=Path, default=Path("work"), help="where the code runs (default ./work)")

@@ -18,6 +18,7 @@ import uuid
 import pytest
 import requests
 
+from scripts import service_facts
 from tests.conftest import REPO
 from tests.image.conftest import IMAGE
 from tests.support import galaxy_it
@@ -114,7 +115,8 @@ def test_rollout_switches_new_launches_to_the_digest_while_running_sessions_go_o
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     summary = json.loads(SUMMARY.read_text())
     assert summary["old"] == rolled["v1_image"]
-    assert summary["new"].startswith("172.31.0.1:5000/gxnb/jupyterlab-ai@sha256:"), summary
+    facts = service_facts.load()
+    assert summary["new"].startswith(f"{facts['registry']}/{facts['image_repository']}@sha256:"), summary
     assert summary["smoke_test"]["image"] == summary["new"]
     assert set(summary["pull_seconds"]) == {NODE}
     assert resolved_image(endpoints) == summary["new"]

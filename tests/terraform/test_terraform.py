@@ -1,6 +1,7 @@
-"""Terraform: core module under `terraform test`; the AWS module and example offline with a mock
-provider (provider from this machine's filesystem mirror, the registry elsewhere); the OpenStack
-module with fmt, python-hcl2 structure checks and checkov; the generated inventory with Ansible."""
+"""Terraform: core and inventory_file modules under `terraform test`; the AWS module and example offline
+with a mock provider (provider from this machine's filesystem mirror, the registry elsewhere); the OpenStack
+module with fmt, python-hcl2 structure checks, its variables' validation and checkov; the examples' shared
+inventory wiring; the generated inventory with Ansible."""
 
 from __future__ import annotations
 
@@ -66,6 +67,19 @@ def test_aws_module_offline_with_mock_provider(tf_env):
     for run in ("nodes_are_locked_down", "non_gpu_instance_type_is_refused", "ssh_open_to_the_world_is_refused",
                 "zero_gpus_is_refused"):
         assert f'run "{run}"... pass' in out, out
+
+
+def test_inventory_file_module_writes_the_file(tf_env):
+    module = TF / "modules" / "inventory_file"
+    written = module / ".terraform" / "tftest" / "generated"  # the test file's path (ignored by git)
+    shutil.rmtree(written, ignore_errors=True)
+    path = written / "inventory.yml"
+    out = init_and_test(tf_env, module)
+    for run in ("writes_the_inventory_file", "rewrites_the_file_when_the_inventory_changes",
+                "shell_characters_are_written_verbatim", "empty_inventory_is_refused",
+                "non_mapping_inventory_is_refused", "folder_as_path_is_refused"):
+        assert f'run "{run}"... pass' in out, out
+    assert path.exists(), "terraform test did not write the inventory file"
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +167,58 @@ def test_openstack_module_structure():
     assert "0.0.0.0/0" in validations and "gpu_count" in validations
 
 
+def test_openstack_interactive_tool_ports_are_the_aws_modules(tf_env, tmp_path):
+    """The rule opens var.interactive_tool_ports, declared as in the AWS module; the variables' validation runs
+    for real on variables.tf alone (no OpenStack provider needed), on the OpenStack example's node spec."""
+    rule = resources(load_hcl("openstack_gpu_nodes"))["openstack_networking_secgroup_rule_v2.interactive_tools"]
+    assert "var.interactive_tool_ports.from" in rule["port_range_min"]
+    assert "var.interactive_tool_ports.to" in rule["port_range_max"]
+    declared = {m: variables(load_hcl(m))["interactive_tool_ports"] for m in ("aws_gpu_nodes", "openstack_gpu_nodes")}
+    assert declared["openstack_gpu_nodes"] == declared["aws_gpu_nodes"]
+    assert declared["openstack_gpu_nodes"]["validation"]
+
+    # The variables alone, given the OpenStack example's literal arguments: they pass, bad port ranges do not.
+    shutil.copy(TF / "modules" / "openstack_gpu_nodes" / "variables.tf", tmp_path)
+    call = {n: body for block in example("openstack")["module"] for n, body in block.items()}["gpu_nodes"]
+    literal = {k: json.loads(f'"{v}"') if isinstance(v, str) else v for k, v in call.items()
+               if k not in ("source", "__is_block__") and not (isinstance(v, str) and v.startswith("${"))}
+    assert "nodes" in literal, call
+    (tmp_path / "example.auto.tfvars.json").write_text(json.dumps({
+        "network_name": "net", "ssh_public_key": "ssh-ed25519 AAAA ansible", "ssh_allowed_cidrs": ["203.0.113.10/32"],
+        **literal}))
+    init = terraform(tf_env, tmp_path, "init", "-backend=false", "-input=false")
+    assert init.returncode == 0, init.stdout + init.stderr
+    plan = terraform(tf_env, tmp_path, "plan", "-input=false", "-var=interactive_tool_ports={from = 40000, to = 40999}")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    for bad in ("{from = 60999, to = 32768}", "{from = 22, to = 60999}", "{from = 32768, to = 70000}",
+                "{from = 32768.5, to = 60999}"):
+        plan = terraform(tf_env, tmp_path, "plan", "-input=false", f"-var=interactive_tool_ports={bad}")
+        message = " ".join((plan.stdout + plan.stderr).split())
+        assert plan.returncode != 0 and "interactive_tool_ports: need whole port numbers" in message, (bad, message)
+
+
+def example(name: str) -> dict:
+    """An example root module, common.tf (its link to shared/common.tf) included."""
+    merged: dict = {}
+    for tf_file in sorted((TF / "examples" / name).glob("*.tf")):
+        with tf_file.open() as fh:
+            for key, value in unquote(hcl2.load(fh)).items():
+                merged.setdefault(key, []).extend(value)
+    return merged
+
+
+@pytest.mark.parametrize("name", ["aws", "openstack"])
+def test_examples_write_the_inventory_with_the_shared_module(name):
+    link = TF / "examples" / name / "common.tf"
+    assert link.is_symlink() and link.resolve() == (TF / "examples" / "shared" / "common.tf").resolve()
+    doc = example(name)
+    assert not [r for r in resources(doc) if r.startswith("terraform_data.")], "the inventory_file module writes it"
+    called = {n: body for block in doc["module"] for n, body in block.items()}
+    assert called["inventory_file"]["source"] == "../../modules/inventory_file"
+    assert "module.gpu_nodes.inventory_yaml" in called["inventory_file"]["inventory_yaml"]
+    assert called["gpu_nodes"]["source"] == f"../../modules/{name}_gpu_nodes"
+
+
 def test_no_ingress_open_to_the_world_in_any_module():
     for module in ("aws_gpu_nodes", "openstack_gpu_nodes"):
         for name, body in resources(load_hcl(module)).items():
@@ -160,7 +226,7 @@ def test_no_ingress_open_to_the_world_in_any_module():
                 assert "0.0.0.0/0" not in json.dumps(body), f"{module}: {name} opens to the world"
 
 
-@pytest.mark.parametrize("module", ["gpu_nodes", "aws_gpu_nodes", "openstack_gpu_nodes"])
+@pytest.mark.parametrize("module", ["gpu_nodes", "aws_gpu_nodes", "openstack_gpu_nodes", "inventory_file"])
 def test_checkov(module):
     checkov = REPO / ".venv-checkov" / "bin" / "checkov"
     if not checkov.exists():

@@ -43,7 +43,7 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
         ("galaxy_database_type=mysql", ["galaxy_database_type", "sqlite", "postgresql"]),
         ('{"galaxy_admin_email": ""}', ["galaxy_admin_email", "e-mail address is required"]),
         ("gxnb_public_port=99999", ["galaxy_nginx_listen_port=99999", "1-65535"]),
-        ("notebook_image_variant=huge", ["notebook_image_variant", "minimal", "cpu", "gpu"]),
+        ("notebook_image_variant=huge", ["notebook_image_variant", "cpu", "gpu"]),
         ('{"galaxy_database_type": "postgresql", "galaxy_database_connection": ""}',
          ["galaxy_database_connection", "postgresql://"]),
         ('{"docker_engine_insecure_registries": ["http://10.0.0.5:5000/v2"]}',

@@ -1,11 +1,13 @@
 # Example root module: GPU nodes on an OpenStack cloud (as Galaxy Europe's).
-# `terraform apply` writes the Ansible inventory to var.inventory_path.
+# `terraform apply` writes the Ansible inventory to var.inventory_path (by
+# default inventory/generated/openstack.yml). The inputs every example shares
+# and the inventory file are in common.tf, a link to ../shared/common.tf.
 terraform {
   required_version = ">= 1.7"
   required_providers {
+    # The version constraint is the module's (modules/openstack_gpu_nodes/versions.tf).
     openstack = {
-      source  = "terraform-provider-openstack/openstack"
-      version = ">= 2.0, < 4.0"
+      source = "terraform-provider-openstack/openstack"
     }
   }
 }
@@ -26,54 +28,14 @@ variable "network_name" {
   type        = string
 }
 
-variable "ssh_public_key" {
-  description = "Public key of the Ansible controller."
-  type        = string
-}
-
-variable "ssh_allowed_cidrs" {
-  description = "Controller networks allowed to SSH."
-  type        = list(string)
-}
-
-variable "galaxy_server" {
-  description = "Existing Galaxy server (name, address)."
-  type = object({
-    name    = string
-    address = string
-  })
-  default = null
-}
-
-variable "inventory_path" {
-  description = "Where apply writes the Ansible inventory."
-  type        = string
-  default     = "../../../inventory/generated/openstack.yml"
-}
-
 module "gpu_nodes" {
   source = "../../modules/openstack_gpu_nodes"
 
+  nodes               = { gpu-1 = { flavor = "g1.c8m40g1", gpu_count = 1, image = "Debian 12" } }
+  gpu_flavor_pattern  = "^g[0-9]+\\." # flavors like g1.c8m40g1: the module's default pattern misses them
   network_name        = var.network_name
   ssh_public_key      = var.ssh_public_key
   ssh_allowed_cidrs   = var.ssh_allowed_cidrs
   galaxy_server       = var.galaxy_server
-  galaxy_server_cidrs = var.galaxy_server == null ? [] : ["${var.galaxy_server.address}/32"]
-  nodes = {
-    gpu-1 = { flavor = "g1.c8m40g1", gpu_count = 1, image = "Debian 12" }
-  }
-}
-
-resource "terraform_data" "inventory" {
-  input = module.gpu_nodes.inventory_yaml
-
-  provisioner "local-exec" {
-    command     = "mkdir -p \"$(dirname \"$INVENTORY_PATH\")\" && printf '%s\\n' \"$INVENTORY\" > \"$INVENTORY_PATH\""
-    environment = { INVENTORY = self.input, INVENTORY_PATH = var.inventory_path }
-  }
-}
-
-output "inventory_path" {
-  description = "The inventory file for ansible-playbook -i."
-  value       = var.inventory_path
+  galaxy_server_cidrs = local.galaxy_server_cidrs
 }

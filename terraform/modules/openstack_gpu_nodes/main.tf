@@ -40,8 +40,8 @@ resource "openstack_networking_secgroup_rule_v2" "interactive_tools" {
   direction         = "ingress"
   ethertype         = "IPv4"
   protocol          = "tcp"
-  port_range_min    = 32768
-  port_range_max    = 60999
+  port_range_min    = var.interactive_tool_ports.from
+  port_range_max    = var.interactive_tool_ports.to
   remote_ip_prefix  = each.value
 }
 

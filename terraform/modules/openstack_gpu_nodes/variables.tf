@@ -68,6 +68,26 @@ variable "galaxy_server_cidrs" {
   default     = []
 }
 
+variable "interactive_tool_ports" {
+  description = "Port range Docker publishes interactive-tool containers on (from <= to, both within 1024-65535)."
+  type = object({
+    from = number
+    to   = number
+  })
+  default  = { from = 32768, to = 60999 }
+  nullable = false
+
+  validation {
+    condition = (
+      floor(var.interactive_tool_ports.from) == var.interactive_tool_ports.from &&
+      floor(var.interactive_tool_ports.to) == var.interactive_tool_ports.to &&
+      var.interactive_tool_ports.from >= 1024 && var.interactive_tool_ports.to <= 65535 &&
+      var.interactive_tool_ports.from <= var.interactive_tool_ports.to
+    )
+    error_message = "interactive_tool_ports: need whole port numbers with 1024 <= from <= to <= 65535 (unprivileged ports; Docker's default is 32768-60999); got from = ${var.interactive_tool_ports.from}, to = ${var.interactive_tool_ports.to}."
+  }
+}
+
 variable "galaxy_server" {
   description = "The Galaxy server (existing host) for the inventory's galaxy_servers group."
   type = object({

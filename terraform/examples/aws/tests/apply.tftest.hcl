@@ -1,4 +1,5 @@
-# Offline: a mock AWS provider; the inventory file is really written.
+# Offline: a mock AWS provider; the inventory file is really written (by
+# modules/inventory_file, through common.tf).
 mock_provider "aws" {
   mock_data "aws_ami" {
     defaults = { id = "ami-0123456789abcdef0" }
@@ -22,5 +23,22 @@ run "apply_writes_the_inventory" {
   assert {
     condition     = yamldecode(output.inventory_yaml).all.children.gpu_nodes.hosts["gpu-1"].ansible_host == "10.20.0.15"
     error_message = "inventory must hold the node"
+  }
+  assert {
+    condition     = fileexists(output.inventory_path) && yamldecode(file(output.inventory_path)) == yamldecode(output.inventory_yaml)
+    error_message = "apply must write the inventory to inventory_path"
+  }
+}
+
+run "default_inventory_path_is_named_after_the_example" {
+  command = plan
+
+  variables {
+    inventory_path = null
+  }
+
+  assert {
+    condition     = local.inventory_path == "../../../inventory/generated/aws.yml"
+    error_message = "by default the inventory goes to inventory/generated/<example>.yml, got ${local.inventory_path}"
   }
 }

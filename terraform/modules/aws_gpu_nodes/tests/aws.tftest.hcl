@@ -95,3 +95,39 @@ run "zero_gpus_is_refused" {
   }
   expect_failures = [var.nodes]
 }
+
+run "interactive_tool_ports_are_configurable" {
+  command = plan
+  variables {
+    interactive_tool_ports = { from = 40000, to = 40999 }
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.interactive_tools["10.20.0.0/24"].from_port == 40000 && aws_vpc_security_group_ingress_rule.interactive_tools["10.20.0.0/24"].to_port == 40999
+    error_message = "the interactive-tool rule must open interactive_tool_ports"
+  }
+}
+
+run "reversed_interactive_tool_ports_are_refused" {
+  command = plan
+  variables {
+    interactive_tool_ports = { from = 60999, to = 32768 }
+  }
+  expect_failures = [var.interactive_tool_ports]
+}
+
+run "privileged_interactive_tool_ports_are_refused" {
+  command = plan
+  variables {
+    interactive_tool_ports = { from = 22, to = 60999 }
+  }
+  expect_failures = [var.interactive_tool_ports]
+}
+
+run "interactive_tool_ports_beyond_65535_are_refused" {
+  command = plan
+  variables {
+    interactive_tool_ports = { from = 32768, to = 70000 }
+  }
+  expect_failures = [var.interactive_tool_ports]
+}

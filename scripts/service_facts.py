@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""The service's facts as the playbooks see them, for the harness scripts and tests.
+
+Asks Ansible once (`ansible -m debug` on the inventory's first Galaxy server: it templates the
+variables with the playbook's group_vars and the inventory, and connects to nothing):
+
+    scripts/service_facts.py [--inventory inventory/local] [--shell | --json]
+
+--shell prints `GXNB_FACT_<NAME>=<value>` assignments for `eval` (scripts/lib.sh does that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shlex
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+# Fact name -> the Ansible expression that defines it (ansible/group_vars/all, the inventory).
+FACTS = {
+    "image_repository": "gxnb_notebook_image_repository",
+    "image_variant": "gxnb_notebook_image_variant",
+    "registry": "gxnb_registry",
+    "public_port": "gxnb_public_port",
+    "bind_address": "gxnb_local_bind_address | default('127.0.0.1')",
+    # The host engine's bridge (local deployments: the registry listens on its gateway).
+    "host_bridge": "gxnb_local_host_bridge | default('')",
+}
+
+
+def load(inventory: str | os.PathLike = REPO / "inventory" / "local") -> dict[str, str]:
+    expression = "{{ {" + ", ".join(f"'{name}': ({expr}) | string" for name, expr in FACTS.items()) + "} }}"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    ansible = pathlib.Path(sys.executable).parent / "ansible"
+    result = subprocess.run(
+        [str(ansible), "galaxy_servers[0]", "-i", str(inventory), "--playbook-dir", str(REPO / "ansible"),
+         "-m", "ansible.builtin.debug", "-a", f"msg={expression}"],
+        capture_output=True, text=True, env=env, cwd=REPO)
+    try:
+        # The JSON report, then whatever aggregate callbacks (profile_tasks) print after it.
+        report, _ = json.JSONDecoder().raw_decode(result.stdout[result.stdout.index("{"):])
+        plays = report["plays"]
+        host_results = plays[0]["tasks"][0]["hosts"]
+        (outcome,) = host_results.values()
+        facts = outcome["msg"]
+    except (ValueError, KeyError, IndexError, TypeError) as error:
+        raise SystemExit(f"service_facts: Ansible did not answer for {inventory} ({error}):\n"
+                         f"{result.stdout[-2000:]}{result.stderr[-2000:]}") from None
+    if not isinstance(facts, dict):
+        raise SystemExit(f"service_facts: could not template the facts for {inventory}: {facts}")
+    return facts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inventory", default=str(REPO / "inventory" / "local"))
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument("--shell", action="store_true", help="GXNB_FACT_<NAME>=value lines for eval")
+    form.add_argument("--json", action="store_true", help="a JSON object (the default)")
+    args = parser.parse_args()
+    facts = load(args.inventory)
+    if args.shell:
+        for name, value in facts.items():
+            print(f"export GXNB_FACT_{name.upper()}={shlex.quote(value)}")
+    else:
+        print(json.dumps(facts, indent=2))
+
+
+if __name__ == "__main__":
+    main()
