@@ -28,15 +28,16 @@ else
   scripts/start-local-node.sh
 fi
 
-# Secrets are generated once, kept out of the repository (git-ignored, 0600).
+# Secrets are generated once each, kept out of the repository (git-ignored, 0600); one
+# added by a newer version of this script is appended to an existing file.
 secrets="$state/secrets.yml"
-if [ ! -s "$secrets" ]; then
-  umask 077
-  cat > "$secrets" <<EOS
-galaxy_admin_password: "$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
-galaxy_bootstrap_admin_api_key: "$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
-EOS
-fi
+(umask 077; touch "$secrets")
+add_secret() {  # NAME PYTHON-EXPRESSION
+  grep -q "^$1:" "$secrets" || echo "$1: \"$(python3 -c "import secrets; print($2)")\"" >> "$secrets"
+}
+add_secret galaxy_admin_password 'secrets.token_urlsafe(18)'
+add_secret galaxy_bootstrap_admin_api_key 'secrets.token_hex(24)'
+add_secret gxnb_slurm_munge_key 'secrets.token_urlsafe(48)'  # munge's key, shared by the cluster's hosts
 
 export ANSIBLE_CONFIG="$GXNB_ROOT/ansible/ansible.cfg"
 "$GXNB_ROOT/.venv/bin/ansible-playbook" -i "$GXNB_INVENTORY" ansible/site.yml -e "@$secrets" "${extra[@]}" "$@"

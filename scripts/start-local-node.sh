@@ -15,13 +15,18 @@ BIND_ADDR="$GXNB_FACT_BIND_ADDRESS"     # gxnb_local_bind_address
 HOST_CACHE="${GXNB_HOST_CACHE:-$GXNB_ROOT/.deploy-local/cache}"
 
 state="$(docker inspect -f '{{.State.Status}}' "$NODE" 2>/dev/null || true)"
+if [ -n "$state" ]; then
+  # A node made from another checkout (or before the cache mount existed) reads image archives
+  # from there: make it anew for this checkout. Its volumes (Galaxy, images) are kept.
+  cache_source="$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/var/cache/gxnb-host"}}{{.Source}}{{end}}{{end}}' "$NODE")"
+  if [ "$cache_source" != "$HOST_CACHE" ]; then
+    echo "node $NODE: its image cache is '${cache_source:-none}', this checkout's is $HOST_CACHE: recreating it (volumes kept)"
+    docker rm -f "$NODE" >/dev/null
+    state=""
+  fi
+fi
 case "$state" in
   running)
-    # A node made before the cache mount existed cannot see the image archives.
-    if ! docker inspect -f '{{range .Mounts}}{{.Destination}} {{end}}' "$NODE" | grep -q /var/cache/gxnb-host; then
-      echo "node $NODE: lacks the /var/cache/gxnb-host mount: remove it (docker rm -f $NODE; volumes are kept) and rerun" >&2
-      exit 1
-    fi
     echo "node $NODE: running" ;;
   "")
     echo "node $NODE: creating from $IMAGE (publishes ${BIND_ADDR}:${HTTP_PORT})"

@@ -49,6 +49,26 @@ def test_jupyterlab_answers_through_nginx_and_the_proxy(session):
     assert page.url.startswith(session.galaxy_url)
 
 
+def test_the_session_runs_as_a_slurm_job_on_a_job_node(endpoints, session):
+    """Galaxy submitted the notebook through Slurm: its external id is a running Slurm job on the node."""
+    import subprocess
+
+    from bioblend.galaxy import GalaxyInstance
+
+    admin = GalaxyInstance(endpoints["galaxy_url"], key=endpoints["admin_api_key"])
+    job = admin.jobs.show_job(session.job_id, full_details=True)
+    assert job.get("external_id", "").isdigit(), job
+    node = "gxnb-local-node"
+    queue = subprocess.run(["docker", "exec", node, "squeue", "-h", "-j", job["external_id"], "-o", "%T %N %b"],
+                           capture_output=True, text=True, timeout=60)
+    assert queue.returncode == 0, queue.stderr
+    state, where, _gres = (queue.stdout.split() + ["", "", ""])[:3]
+    assert (state, where) == ("RUNNING", node), queue.stdout
+    nodes = subprocess.run(["docker", "exec", node, "sinfo", "-h", "-N", "-o", "%N %t"],
+                           capture_output=True, text=True, timeout=60).stdout.split()
+    assert nodes[0] == node and nodes[1] in ("mix", "alloc"), nodes
+
+
 def test_wrong_token_does_not_reach_jupyterlab(session):
     key, token = session.path.rstrip("/").split("/")[-2:]
     wrong = f"{session.galaxy_url}/interactivetool/ep/{key}/{'0' * len(token)}/lab"

@@ -64,7 +64,8 @@ def render_tpv(tmp_path: pathlib.Path, gpu_count: int) -> pathlib.Path:
     (config_dir / "tpv").mkdir(parents=True)
     files = ["destinations.yml", "tools.yml"]
     for name in files:
-        text = render_template(TPV_DIR / f"{name}.j2", galaxy_gpu_count=gpu_count, galaxy_venv_dir="/srv/galaxy/venv")
+        text = render_template(TPV_DIR / f"{name}.j2", galaxy_gpu_count=gpu_count, galaxy_venv_dir="/srv/galaxy/venv",
+                               galaxy_job_time_limit="12:00:00")
         (config_dir / "tpv" / name).write_text(text)
     job_conf = render_template(
         REPO / "galaxy_config" / "job_conf.yml.j2",
@@ -113,15 +114,29 @@ def dry_run(config_dir: pathlib.Path, tool_id: str) -> str:
 def test_gpu_tools_go_to_the_gpu_destination_where_gpus_exist(tmp_path, tool_id):
     out = dry_run(render_tpv(tmp_path, gpu_count=2), tool_id)
     assert "id: gpu_docker" in out, out
-    assert "--gpus" in out
-    assert "CUDA_VISIBLE_DEVICES" in out
+    assert "runner: slurm" in out and "job_--gres: gpu:1" in out, out
+    # Exactly the GPUs Slurm allocated, and a clear stop without an allocation: never all of them.
+    flat = " ".join(out.split())  # the dry run wraps long values
+    assert "device=${SLURM_JOB_GPUS:?this GPU job has no GPU allocation from Slurm" in flat, out
+    docker_args = flat.split("docker_run_extra_arguments:")[1].split(", docker_")[0]
+    assert "device=all" not in docker_args and ":-all" not in docker_args, docker_args
 
 
 @pytest.mark.parametrize("tool_id", ["interactive_tool_ml_jupyter_notebook", "run_jupyter_job"])
 def test_gpu_tools_go_to_the_cpu_destination_without_gpus(tmp_path, tool_id):
     out = dry_run(render_tpv(tmp_path, gpu_count=0), tool_id)
     assert "id: cpu_docker" in out, out
-    assert "--gpus" not in out
+    assert "--gpus" not in out and "gres" not in out
+
+
+@pytest.mark.parametrize("tool_id", ["interactive_tool_ml_jupyter_notebook", "run_jupyter_job"])
+def test_container_tools_are_submitted_to_slurm_with_their_cores_memory_and_time(tmp_path, tool_id):
+    out = dry_run(render_tpv(tmp_path, gpu_count=0), tool_id)
+    assert "runner: slurm" in out, out
+    assert "job_plugin: Slurm" in out and "shell_plugin: LocalShell" in out
+    assert "job_ncpus: '2'" in out or "job_ncpus: 2" in out, out  # tools.yml: cores 2
+    assert "job_--mem: '4096'" in out or "job_--mem: 4096" in out, out  # mem 4 (GB) in MiB
+    assert "job_time: '12:00:00'" in out or "job_time: 12:00:00" in out, out
 
 
 def test_other_tools_stay_on_the_cpu_destination_on_gpu_sites(tmp_path):

@@ -43,3 +43,16 @@ def test_a_new_option_makes_the_readme_stale(tmp_path):
     spec.write_text(spec.read_text() + "      demo_host: {type: str}\n")
     assert role_docs.updated(readme_text, role_docs.render(role)) != readme_text
     assert role_docs.undescribed(role) == ["main: demo_host"]
+
+
+ALLOWED_OPTION_KEYS = {"type", "description", "required", "no_log", "choices", "elements", "default", "options",
+                       "aliases", "version_added"}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_option_specs_have_only_known_keys(role):
+    """An unquoted comma in a flow-style description makes a stray key of the rest of the sentence."""
+    stray = [f"{entry_point}: {name}: {sorted(set(option) - ALLOWED_OPTION_KEYS)}"
+             for entry_point, spec in role_docs.argument_specs(role).items()
+             for name, option in (spec.get("options") or {}).items() if set(option) - ALLOWED_OPTION_KEYS]
+    assert not stray, f"{role.name}: unknown keys in meta/argument_specs.yml (quote the description?): {stray}"

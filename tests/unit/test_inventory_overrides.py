@@ -37,3 +37,18 @@ def value(inventory: str, host: str, variable: str) -> str:
 )  # fmt: skip
 def test_inventory_settings_win_over_the_shared_defaults(inventory, host, variable, expected):
     assert value(inventory, host, variable) == expected
+
+
+def test_the_inventory_makes_the_cluster():
+    """Every job node becomes a slurm.conf node line; GPU nodes get Gres=gpu:N and one gres.conf line per GPU."""
+    import ast
+
+    nodes = ast.literal_eval(value("inventory/production", "galaxy.example.org", "slurm_nodes"))
+    by_name = {node["name"]: node for node in nodes}
+    assert set(by_name) == {"gpu01", "gpu02"}
+    assert by_name["gpu01"]["Gres"] == "gpu:4" and by_name["gpu02"]["Gres"] == "gpu:2"
+    gres = ast.literal_eval(value("inventory/production", "gpu02.example.org", "slurm_gres_config"))
+    assert [line["File"] for line in gres if line["NodeName"] == "gpu02"] == ["/dev/nvidia0", "/dev/nvidia1"]
+    roles = value("inventory/production", "galaxy.example.org", "slurm_roles")
+    assert "controller" in roles and "exec" not in roles
+    assert "exec" in value("inventory/production", "gpu01.example.org", "slurm_roles")

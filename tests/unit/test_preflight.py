@@ -12,15 +12,18 @@ import pytest
 from tests.conftest import REPO
 
 PLAYBOOK = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook")]
+# Every host of the inventory is this machine; preflight gathers the cluster's facts with this Python.
+LOCAL = ["-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}"]
 GOOD = {
     "galaxy_admin_password": "a-good-password",
     "galaxy_bootstrap_admin_api_key": "0123456789abcdef0123",
+    "gxnb_slurm_munge_key": "a-munge-key-of-at-least-32-characters",
 }
 
 
 def preflight(*extra: str) -> subprocess.CompletedProcess:
     args = [*PLAYBOOK, "-i", "inventory/local", "ansible/site.yml", "--tags", "preflight",
-            "-e", "ansible_connection=local"]
+            *LOCAL]
     for key, value in GOOD.items():
         args += ["-e", f"{key}={value}"]
     for item in extra:
@@ -41,6 +44,9 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
     [
         ('{"galaxy_bind_port": "eighty"}', ["galaxy_bind_port", "int"]),
         ("galaxy_database_type=mysql", ["galaxy_database_type", "sqlite", "postgresql"]),
+        ("gxnb_slurm_munge_key=short", ["slurm_munge_key has 5 characters", "32 or more"]),
+        ('{"gxnb_internal_address": ""}', ["gxnb_internal_address", "address the job nodes reach"]),
+        ("gxnb_job_time_limit=forever", ["galaxy_job_time_limit", "forever", "hours:minutes:seconds"]),
         ('{"galaxy_admin_email": ""}', ["galaxy_admin_email", "e-mail address is required"]),
         ("gxnb_public_port=99999", ["galaxy_nginx_listen_port=99999", "1-65535"]),
         ("notebook_image_variant=huge", ["notebook_image_variant", "cpu", "gpu"]),
@@ -49,7 +55,8 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
         ('{"docker_engine_insecure_registries": ["http://10.0.0.5:5000/v2"]}',
          ["docker_engine_insecure_registries", "'http://10.0.0.5:5000/v2'", "host:port"]),
     ],
-    ids=["port-not-integer", "unknown-database", "missing-admin-email", "port-out-of-range",
+    ids=["port-not-integer", "unknown-database", "short-munge-key", "node-without-address", "bad-time-limit",
+         "missing-admin-email", "port-out-of-range",
          "unknown-image-variant", "postgresql-without-url", "registry-with-scheme"],
 )
 def test_bad_value_fails_before_anything_changes(extra, expected):
@@ -86,7 +93,7 @@ def test_bad_gpu_node_value_names_host_and_variable(tmp_path, extra, expected):
     inventory = tmp_path / "gpu.yml"
     inventory.write_text(GPU_INVENTORY)
     args = [*PLAYBOOK, "-i", str(inventory), "ansible/site.yml", "--tags", "preflight",
-            "-e", "ansible_connection=local", "-e", extra]
+            *LOCAL, "-e", extra]
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
     out = result.stdout + result.stderr
@@ -107,9 +114,10 @@ def test_production_example_without_vault_secrets_stops_in_preflight():
     """The example names its secrets but holds none: without a vault it must stop, naming them."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     result = subprocess.run([*PLAYBOOK, "-i", "inventory/production", "ansible/site.yml", "--tags", "preflight",
-                             "-e", "ansible_connection=local"],
+                             *LOCAL],
                             cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
     out = result.stdout + result.stderr
     assert result.returncode != 0
     assert "galaxy_admin_password" in out
     assert "galaxy_database_connection" in out
+    assert "slurm_munge_key has 0 characters" in out  # the job nodes stop too

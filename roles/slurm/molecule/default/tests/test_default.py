@@ -1,0 +1,66 @@
+"""slurm: a controller and a job node with two (fake) GPUs; jobs run and get distinct GPUs."""
+
+import time
+
+NODE_INFO = "sinfo -h -N -o '%N %t %G'"
+
+
+def wait_for(host, command, predicate, seconds=60):
+    out = None
+    for _ in range(seconds * 2):
+        out = host.run(command)
+        if out.rc == 0 and predicate(out.stdout):
+            return out.stdout
+        time.sleep(0.5)
+    raise AssertionError(f"{command}: {out.stdout if out else ''}{out.stderr if out else ''}")
+
+
+def test_munge_key_is_private_and_munge_works(host):
+    key = host.file("/etc/munge/munge.key")
+    assert key.user == "munge" and key.mode == 0o400
+    assert host.run("munge -n | unmunge").rc == 0
+
+
+def test_services_run(host):
+    for name in ("munge", "slurmctld", "slurmd"):
+        assert host.service(name).is_running, name
+        assert host.service(name).is_enabled, name
+
+
+def test_node_is_idle_with_two_gpus(host):
+    out = wait_for(host, NODE_INFO, lambda s: " idle " in s)
+    name, state, gres = out.split()
+    assert (state, gres) == ("idle", "gpu:2"), out
+
+
+def test_consumable_resources_are_tracked(host):
+    config = host.check_output("scontrol show config")
+    assert "select/cons_tres" in config
+    assert "GresTypes               = gpu" in config
+
+
+def test_a_submitted_job_runs(host):
+    out = host.run("timeout 60 srun -N1 -n1 hostname")
+    assert out.rc == 0, out.stderr
+    assert out.stdout.strip() == host.check_output("hostname -s").strip()
+
+
+def test_gpu_jobs_get_distinct_gpus_and_a_third_waits_for_one(host):
+    host.run("rm -f /tmp/gpu-*.out")
+    submit = "sbatch --parsable --gres=gpu:1 --cpus-per-task=1 -o /tmp/gpu-%j.out --wrap '{}'"
+    hold = "echo gpus=$SLURM_JOB_GPUS; sleep 20"
+    first = host.check_output(submit.format(hold)).strip()
+    second = host.check_output(submit.format(hold)).strip()
+    third = host.check_output(submit.format("echo gpus=$SLURM_JOB_GPUS")).strip()
+    try:
+        wait_for(host, f"squeue -h -j {first},{second} -o %T", lambda s: s.split() == ["RUNNING", "RUNNING"])
+        reason = wait_for(host, f"squeue -h -j {third} -o '%T %r'", lambda s: s.strip() != "")
+        assert reason.split() == ["PENDING", "Resources"], reason
+        # A job without a GPU is not held back: only the GPUs are used up.
+        cpu_only = host.run("timeout 30 srun -n1 --cpus-per-task=1 bash -c 'echo \"[${SLURM_JOB_GPUS:-none}]\"'")
+        assert cpu_only.rc == 0 and cpu_only.stdout.strip() == "[none]", "a job without --gres must see no GPU"
+        gpus = {host.check_output(f"cat /tmp/gpu-{job}.out").strip() for job in (first, second)}
+        assert gpus == {"gpus=0", "gpus=1"}, gpus
+        wait_for(host, f"test -s /tmp/gpu-{third}.out && cat /tmp/gpu-{third}.out", lambda s: "gpus=" in s, 60)
+    finally:
+        host.run(f"scancel {first} {second} {third}")
