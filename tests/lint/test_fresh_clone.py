@@ -30,7 +30,9 @@ def tracked_link_problems(files: list[str], repo: pathlib.Path = REPO) -> list[s
         path = repo / name
         if not path.is_symlink():
             continue
-        if escapes_repo(path, repo):
+        if path.parent != repo and os.readlink(path).startswith(".."):
+            problems.append(f"{name} -> {os.readlink(path)} (leaves its folder: archives and checkers drop it)")
+        elif escapes_repo(path, repo):
             problems.append(f"{name} -> {os.readlink(path)} (points outside the repository)")
         elif not path.exists():
             problems.append(f"{name} -> {os.readlink(path)} (dangles)")
@@ -48,8 +50,10 @@ def test_the_link_check_catches_an_outside_and_a_dangling_link(tmp_path):
     (repo / "outside").symlink_to("/tmp/ckv")
     (repo / "dangling").symlink_to("missing-folder")
     (repo / "inside").symlink_to(".")
-    problems = tracked_link_problems(["outside", "dangling", "inside"], repo)
-    assert [p.split(" ")[0] for p in problems] == ["outside", "dangling"], problems
+    (repo / "sub").mkdir()
+    (repo / "sub" / "up").symlink_to("../inside")
+    problems = tracked_link_problems(["outside", "dangling", "inside", "sub/up"], repo)
+    assert [p.split(" ")[0] for p in problems] == ["outside", "dangling", "sub/up"], problems
 
 
 def machine_paths(text: str, parent: str = CHECKOUT_PARENT) -> list[str]:

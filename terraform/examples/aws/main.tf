@@ -1,8 +1,7 @@
 # Example root module: GPU nodes on AWS. `terraform apply` writes the Ansible
 # inventory to var.inventory_path (by default inventory/generated/aws.yml):
 #   ansible-playbook -i <inventory_path> -i inventory/production ansible/site.yml
-# The inputs every example shares and the inventory file are in common.tf, a
-# link to ../shared/common.tf.
+# The inputs every example shares and the inventory file are in common.tf.
 terraform {
   required_version = ">= 1.7"
   required_providers {

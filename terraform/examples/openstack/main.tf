@@ -1,7 +1,7 @@
 # Example root module: GPU nodes on an OpenStack cloud (as Galaxy Europe's).
 # `terraform apply` writes the Ansible inventory to var.inventory_path (by
 # default inventory/generated/openstack.yml). The inputs every example shares
-# and the inventory file are in common.tf, a link to ../shared/common.tf.
+# and the inventory file are in common.tf.
 terraform {
   required_version = ">= 1.7"
   required_providers {
