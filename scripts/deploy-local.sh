@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Deploy the whole service on this machine: ansible/site.yml with inventory/local,
-# into a local systemd "node" container when this host has no systemd as PID 1
-# (GXNB_TARGET=host deploys onto this host with a local connection instead).
+# Deploy the whole service on this machine: ansible/site.yml with inventory/local, into
+# the local cluster's systemd containers (a head and two job nodes, scripts/start-local-cluster.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$GXNB_ROOT"
@@ -14,7 +13,7 @@ gxnb_load_facts
 scripts/start-docker-engine.sh
 
 # The notebook image (the inventory's variant; GXNB_NOTEBOOK_VARIANT overrides it) is built
-# here once and handed to the node as a `docker save` archive with its image ID beside it.
+# here once and handed to the job nodes as a `docker save` archive with its image ID beside it.
 variant="${GXNB_NOTEBOOK_VARIANT:-$GXNB_FACT_IMAGE_VARIANT}"
 scripts/build-base-images.sh
 scripts/build-notebook-image.sh "$variant"
@@ -22,11 +21,7 @@ image_archive="$state/cache/notebook-image.tar"
 gxnb_save_image_archive "$GXNB_FACT_IMAGE_REPOSITORY:$variant" "$image_archive"
 
 extra=(-e "gxnb_notebook_image_variant=$variant")
-if [ "${GXNB_TARGET:-node}" = host ]; then
-  extra+=(-e ansible_connection=local -e "notebook_image_archive=$image_archive")
-else
-  scripts/start-local-node.sh
-fi
+scripts/start-local-cluster.sh
 
 # Secrets are generated once each, kept out of the repository (git-ignored, 0600); one
 # added by a newer version of this script is appended to an existing file.

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from tests.support import galaxy_it, jupyter_kernel
+from tests.support import galaxy_it, jupyter_kernel, local_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -50,23 +50,19 @@ def test_jupyterlab_answers_through_nginx_and_the_proxy(session):
 
 
 def test_the_session_runs_as_a_slurm_job_on_a_job_node(endpoints, session):
-    """Galaxy submitted the notebook through Slurm: its external id is a running Slurm job on the node."""
-    import subprocess
-
+    """Galaxy submitted the notebook through Slurm: its external id is a running Slurm job on a job
+    node (not the head), with one of that node's GPUs; its container carries the job id."""
     from bioblend.galaxy import GalaxyInstance
 
     admin = GalaxyInstance(endpoints["galaxy_url"], key=endpoints["admin_api_key"])
     job = admin.jobs.show_job(session.job_id, full_details=True)
     assert job.get("external_id", "").isdigit(), job
-    node = "gxnb-local-node"
-    queue = subprocess.run(["docker", "exec", node, "squeue", "-h", "-j", job["external_id"], "-o", "%T %N %b"],
-                           capture_output=True, text=True, timeout=60)
-    assert queue.returncode == 0, queue.stderr
-    state, where, _gres = (queue.stdout.split() + ["", "", ""])[:3]
-    assert (state, where) == ("RUNNING", node), queue.stdout
-    nodes = subprocess.run(["docker", "exec", node, "sinfo", "-h", "-N", "-o", "%N %t"],
-                           capture_output=True, text=True, timeout=60).stdout.split()
-    assert nodes[0] == node and nodes[1] in ("mix", "alloc"), nodes
+    queue = local_cluster.slurm("squeue", "-h", "-j", job["external_id"], "-o", "%T %N")
+    state, where = (queue.split() + ["", ""])[:2]
+    assert state == "RUNNING" and where in local_cluster.job_nodes(), queue
+    detail = local_cluster.slurm("scontrol", "show", "job", "-d", job["external_id"])
+    assert "gres/gpu=1" in detail or "gpu:1" in detail, detail
+    assert job["external_id"] in local_cluster.job_containers(where).values()
 
 
 def test_wrong_token_does_not_reach_jupyterlab(session):

@@ -21,12 +21,11 @@ import requests
 from scripts import service_facts
 from tests.conftest import REPO
 from tests.image.conftest import IMAGE
-from tests.support import galaxy_it
+from tests.support import galaxy_it, local_cluster
 
 pytestmark = pytest.mark.e2e
 
 STATE_FILE = "/var/lib/gxnb/notebook-image-rollout.json"
-NODE = "gxnb-local-node"
 SUMMARY = REPO / ".deploy-local" / "rollout-summary.json"
 NOTEBOOK_TOOL_XML = "interactive/interactivetool_ml_jupyter_notebook.xml"
 MARKER_CODE = "import os; print('image', os.environ.get('GXNB_ROLLOUT_TEST', 'without marker'))"
@@ -49,16 +48,17 @@ def rollout(*args: str) -> subprocess.CompletedProcess:
 
 
 def stray_container_monitors() -> list[str]:
-    """Galaxy container monitors in the node whose job script no longer runs (job folder of each)."""
+    """Galaxy container monitors on the job nodes whose Slurm job no longer runs (node:pid each)."""
     script = (
-        "for p in $(pgrep -f 'galaxy_ext[.]container_monitor'); do d=$(readlink /proc/$p/cwd) || continue; "
-        '[ -d "$d/configs" ] || d=$(dirname "$d"); pgrep -f "$d/galaxy_[0-9]+\\.sh" > /dev/null || echo "$d"; done'
+        "for p in $(pgrep -f 'galaxy_ext[.]container_monitor'); do "
+        "j=$(tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^SLURM_JOB_ID=//p'); "
+        '[ -n "$j" ] && [ "$(squeue -h -j "$j" -o %T 2>/dev/null)" = RUNNING ] || echo "$(hostname):$p"; done'
     )
-    return docker("exec", NODE, "bash", "-c", script).split()
+    return [s for node in local_cluster.job_nodes() for s in local_cluster.run(node, "bash", "-c", script).split()]
 
 
 def rollout_state() -> dict:
-    return json.loads(docker("exec", NODE, "cat", STATE_FILE))
+    return json.loads(local_cluster.run(local_cluster.head(), "cat", STATE_FILE))
 
 
 def resolved_image(endpoints: dict, tool_id: str = galaxy_it.NOTEBOOK_TOOL_ID) -> str:
@@ -118,7 +118,7 @@ def test_rollout_switches_new_launches_to_the_digest_while_running_sessions_go_o
     facts = service_facts.load()
     assert summary["new"].startswith(f"{facts['registry']}/{facts['image_repository']}@sha256:"), summary
     assert summary["smoke_test"]["image"] == summary["new"]
-    assert set(summary["pull_seconds"]) == {NODE}
+    assert set(summary["pull_seconds"]) == set(local_cluster.job_nodes())
     assert resolved_image(endpoints) == summary["new"]
     assert resolved_image(endpoints, "run_jupyter_job") == summary["new"]
     state = rollout_state()
@@ -157,7 +157,7 @@ def test_a_failing_smoke_test_rolls_back_by_itself(endpoints, user_key, images, 
     assert (state["current"], state["previous"]) == (v2, rolled["v1_image"])  # rollback_image.yml still returns to v1
     assert state["history"][0]["action"] == "automatic rollback"
     # v3's container died before publishing its port: Galaxy's monitor of that job would spin
-    # for ever; the reaper timer stops it within a minute or so.
+    # for ever; none may outlive its Slurm job on the job nodes.
     deadline = time.monotonic() + 150
     while (stray := stray_container_monitors()) and time.monotonic() < deadline:
         time.sleep(5)
@@ -169,7 +169,7 @@ def test_a_failing_smoke_test_rolls_back_by_itself(endpoints, user_key, images, 
 
 def test_a_tag_missing_from_the_registry_stops_before_galaxy_is_touched(endpoints, rolled):
     before = rollout_state()
-    tool_xml = ["exec", NODE, "stat", "-c", "%Y", f"/srv/galaxy/tools/{NOTEBOOK_TOOL_XML}"]
+    tool_xml = ["exec", local_cluster.head(), "stat", "-c", "%Y", f"/srv/galaxy/tools/{NOTEBOOK_TOOL_XML}"]
     mtime = docker(*tool_xml)
     run = rollout("no-such-tag-0")
     assert run.returncode != 0

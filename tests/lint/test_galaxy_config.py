@@ -5,14 +5,18 @@ from __future__ import annotations
 import contextlib
 import io
 import pathlib
+import subprocess
 
 import pytest
+import yaml
 from lxml import etree
 
 from tests.conftest import REPO, render_template
 
 TOOLS_DIR = REPO / "galaxy_config" / "tools"
 TPV_DIR = REPO / "galaxy_config" / "tpv"
+# The helper on job nodes that turns the job's GPU allocation into docker run arguments.
+GPU_ARGS_HELPER = REPO / "roles" / "slurm" / "files" / "slurm-job-gpus-docker-args"
 TOOL_TEMPLATES = sorted(TOOLS_DIR.rglob("*.xml.j2"))
 TOOL_VARS = {
     "tool": {
@@ -65,7 +69,10 @@ def render_tpv(tmp_path: pathlib.Path, gpu_count: int) -> pathlib.Path:
     files = ["destinations.yml", "tools.yml"]
     for name in files:
         text = render_template(TPV_DIR / f"{name}.j2", galaxy_gpu_count=gpu_count, galaxy_venv_dir="/srv/galaxy/venv",
-                               galaxy_job_time_limit="12:00:00")
+                               galaxy_job_time_limit="12:00:00", galaxy_public_url="https://galaxy.example.org",
+                               galaxy_jobs_galaxy_url="http://10.0.0.2:8080",
+                               galaxy_job_container_label="org.gxnb.slurm-job-id",
+                               galaxy_job_gpus_docker_args_command=str(GPU_ARGS_HELPER))
         (config_dir / "tpv" / name).write_text(text)
     job_conf = render_template(
         REPO / "galaxy_config" / "job_conf.yml.j2",
@@ -115,11 +122,57 @@ def test_gpu_tools_go_to_the_gpu_destination_where_gpus_exist(tmp_path, tool_id)
     out = dry_run(render_tpv(tmp_path, gpu_count=2), tool_id)
     assert "id: gpu_docker" in out, out
     assert "runner: slurm" in out and "job_--gres: gpu:1" in out, out
-    # Exactly the GPUs Slurm allocated, and a clear stop without an allocation: never all of them.
-    flat = " ".join(out.split())  # the dry run wraps long values
-    assert "device=${SLURM_JOB_GPUS:?this GPU job has no GPU allocation from Slurm" in flat, out
-    docker_args = flat.split("docker_run_extra_arguments:")[1].split(", docker_")[0]
-    assert "device=all" not in docker_args and ":-all" not in docker_args, docker_args
+    assert "galaxy_infrastructure_url: http://10.0.0.2:8080" in out, out  # the nodes' way to Galaxy
+
+
+def destination_params(tmp_path: pathlib.Path, tool_id: str, gpu_count: int) -> dict:
+    """The params of the destination TPV picks for the tool."""
+    out = dry_run(render_tpv(tmp_path, gpu_count), tool_id)
+    # The dry run prints the JobDestination as YAML under a Python tag line.
+    return yaml.safe_load(out[out.index("!!python/object"):].split("\n", 1)[1])["params"]
+
+
+def docker_run_arguments(tmp_path: pathlib.Path, tool_id: str, gpu_count: int) -> str:
+    """The docker run arguments TPV gives the tool, as one line of shell."""
+    return destination_params(tmp_path, tool_id, gpu_count)["docker_run_extra_arguments"]
+
+
+def expand_in_a_job(arguments: str, env: dict, path: pathlib.Path | None = None) -> subprocess.CompletedProcess:
+    """Expand the arguments as the job script on a node does (bash), printing one per line."""
+    helper_dir = path or GPU_ARGS_HELPER.parent
+    return subprocess.run(["bash", "-c", f"printf '%s\\n' {arguments}"], capture_output=True, text=True,
+                          env={"PATH": f"{helper_dir}:/usr/bin:/bin", **env})
+
+
+@pytest.mark.parametrize("tool_id", ["interactive_tool_ml_jupyter_notebook", "run_jupyter_job"])
+def test_a_gpu_container_gets_exactly_the_gpus_slurm_allocated(tmp_path, tool_id):
+    arguments = docker_run_arguments(tmp_path, tool_id, gpu_count=2)
+    assert "all" not in arguments.replace("allocation", ""), arguments
+    # A node with NVIDIA's container toolkit (Docker's --gpus runs its hook): those devices only.
+    toolkit = tmp_path / "toolkit"
+    toolkit.mkdir()
+    for tool in ("nvidia-container-runtime-hook", GPU_ARGS_HELPER.name):
+        source = GPU_ARGS_HELPER if tool == GPU_ARGS_HELPER.name else pathlib.Path("/bin/true")
+        (toolkit / tool).write_bytes(source.read_bytes())
+        (toolkit / tool).chmod(0o755)
+    with_runtime = expand_in_a_job(arguments, {"SLURM_JOB_GPUS": "1,3", "SLURM_JOB_ID": "42"}, toolkit)
+    assert with_runtime.returncode == 0, with_runtime.stderr
+    lines = with_runtime.stdout.splitlines()
+    assert lines[lines.index("--gpus") + 1] == '"device=1,3"', lines
+    assert "org.gxnb.slurm-job-id=42" in lines and "SLURM_JOB_GPUS=1,3" in lines, lines
+    # A node without it (the local cluster's fake GPUs): the allocation as environment only.
+    env_only = expand_in_a_job(arguments, {"SLURM_JOB_GPUS": "1", "SLURM_JOB_ID": "43"})
+    assert env_only.returncode == 0, env_only.stderr
+    assert "CUDA_VISIBLE_DEVICES=1" in env_only.stdout.splitlines() and "--gpus" not in env_only.stdout
+    # No allocation: the job stops with a message that says so.
+    none = expand_in_a_job(arguments, {"SLURM_JOB_ID": "44"})
+    assert none.returncode != 0 and "no GPU allocation from Slurm (SLURM_JOB_GPUS is empty)" in none.stderr
+
+
+def test_every_job_container_carries_its_slurm_job_id(tmp_path):
+    arguments = docker_run_arguments(tmp_path, "interactive_tool_ml_jupyter_notebook", gpu_count=0)
+    expanded = expand_in_a_job(arguments, {"SLURM_JOB_ID": "7"})
+    assert expanded.returncode == 0 and "org.gxnb.slurm-job-id=7" in expanded.stdout.splitlines(), expanded
 
 
 @pytest.mark.parametrize("tool_id", ["interactive_tool_ml_jupyter_notebook", "run_jupyter_job"])
@@ -133,10 +186,11 @@ def test_gpu_tools_go_to_the_cpu_destination_without_gpus(tmp_path, tool_id):
 def test_container_tools_are_submitted_to_slurm_with_their_cores_memory_and_time(tmp_path, tool_id):
     out = dry_run(render_tpv(tmp_path, gpu_count=0), tool_id)
     assert "runner: slurm" in out, out
-    assert "job_plugin: Slurm" in out and "shell_plugin: LocalShell" in out
-    assert "job_ncpus: '2'" in out or "job_ncpus: 2" in out, out  # tools.yml: cores 2
-    assert "job_--mem: '4096'" in out or "job_--mem: 4096" in out, out  # mem 4 (GB) in MiB
-    assert "job_time: '12:00:00'" in out or "job_time: 12:00:00" in out, out
+    params = destination_params(tmp_path / "again", tool_id, gpu_count=0)
+    assert (params["job_plugin"], params["shell_plugin"]) == ("Slurm", "LocalShell"), params
+    assert str(params["job_ncpus"]) == "2", params  # tools.yml: cores 2
+    assert str(params["job_--mem"]) == "4096", params  # mem 4 (GB) in MiB
+    assert params["job_time"] in ("12:00:00", 12 * 3600), params  # the printout reads as YAML 1.1 (base 60)
 
 
 def test_other_tools_stay_on_the_cpu_destination_on_gpu_sites(tmp_path):

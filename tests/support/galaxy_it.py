@@ -133,3 +133,13 @@ def wait_for_job(gi: GalaxyInstance, job_id: str, timeout: float = 180) -> str:
             return state
         time.sleep(1)
     raise TimeoutError(f"job {job_id} still running after {timeout} s")
+
+
+def paste_dataset(gi: GalaxyInstance, history_id: str, content: str, name: str, ext: str = "txt") -> str:
+    """A new dataset with this content (Galaxy's fetch API, as the upload form does); its id once ready."""
+    payload = {"history_id": history_id, "targets": [{"destination": {"type": "hdas"}, "elements": [
+        {"src": "pasted", "paste_content": content, "name": name, "ext": ext}]}]}  # fmt: skip
+    fetched = gi.make_post_request(f"{gi.base_url}/api/tools/fetch", payload=payload)
+    state = wait_for_job(gi, fetched["jobs"][0]["id"])
+    assert state == "ok", f"upload of {name} ended {state}"
+    return fetched["outputs"][0]["id"]

@@ -31,8 +31,10 @@ def value(inventory: str, host: str, variable: str) -> str:
         ("inventory/production", "gpu01.example.org", "gxnb_notebook_image",
          "registry.example.org/gxnb/jupyterlab-ai:gpu"),
         ("inventory/production", "gpu02.example.org", "gxnb_gpu_count", "2"),
-        ("inventory/local", "gxnb-local-node", "gxnb_galaxy_url_for_jobs", "http://172.18.0.1:8080"),
-        ("inventory/local", "gxnb-local-node", "galaxy_tool_vars.galaxy_url_for_jobs", "http://172.18.0.1:8080"),
+        ("inventory/local", "gxnb-local-node1", "gxnb_galaxy_url_for_jobs", "http://172.30.0.10:8080"),
+        ("inventory/local", "gxnb-local-head", "galaxy_tool_vars.galaxy_url_for_jobs", "http://172.30.0.10:8080"),
+        ("inventory/local", "gxnb-local-head", "galaxy_jobs_galaxy_url", "http://172.30.0.10:8080"),
+        ("inventory/local", "gxnb-local-node2", "slurm_job_container_label", "org.gxnb.slurm-job-id"),
     ],
 )  # fmt: skip
 def test_inventory_settings_win_over_the_shared_defaults(inventory, host, variable, expected):

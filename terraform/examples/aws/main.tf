@@ -1,7 +1,6 @@
 # Example root module: GPU nodes on AWS. `terraform apply` writes the Ansible
-# inventory to var.inventory_path (by default inventory/generated/aws.yml):
+# inventory to site.inventory_path (by default inventory/generated/aws.yml):
 #   ansible-playbook -i <inventory_path> -i inventory/production ansible/site.yml
-# The inputs every example shares and the inventory file are in common.tf.
 terraform {
   required_version = ">= 1.7"
   required_providers {
@@ -32,19 +31,21 @@ variable "subnet_id" {
   type        = string
 }
 
+variable "site" {
+  description = "Settings every cloud shares (modules/gpu_nodes/README.md): at least ssh_public_key, ssh_allowed_cidrs and galaxy_server = { name, address }."
+  type        = any
+}
+
 module "gpu_nodes" {
   source = "../../modules/aws_gpu_nodes"
 
-  nodes               = { gpu-1 = { instance_type = "g5.2xlarge", gpu_count = 1 } }
-  vpc_id              = var.vpc_id
-  subnet_id           = var.subnet_id
-  ssh_public_key      = var.ssh_public_key
-  ssh_allowed_cidrs   = var.ssh_allowed_cidrs
-  galaxy_server       = var.galaxy_server
-  galaxy_server_cidrs = local.galaxy_server_cidrs
+  nodes     = { gpu-1 = { instance_type = "g5.2xlarge", gpu_count = 1 } }
+  vpc_id    = var.vpc_id
+  subnet_id = var.subnet_id
+  site      = merge(var.site, { inventory_path = coalesce(try(var.site.inventory_path, null), "../../../inventory/generated/aws.yml") })
 }
 
-output "inventory_yaml" {
-  description = "The inventory."
-  value       = module.gpu_nodes.inventory_yaml
+output "inventory_path" {
+  description = "The inventory file for ansible-playbook -i."
+  value       = module.gpu_nodes.core.inventory_path
 }

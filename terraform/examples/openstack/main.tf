@@ -1,7 +1,6 @@
 # Example root module: GPU nodes on an OpenStack cloud (as Galaxy Europe's).
-# `terraform apply` writes the Ansible inventory to var.inventory_path (by
-# default inventory/generated/openstack.yml). The inputs every example shares
-# and the inventory file are in common.tf.
+# `terraform apply` writes the Ansible inventory to site.inventory_path (by
+# default inventory/generated/openstack.yml).
 terraform {
   required_version = ">= 1.7"
   required_providers {
@@ -28,14 +27,21 @@ variable "network_name" {
   type        = string
 }
 
+variable "site" {
+  description = "Settings every cloud shares (modules/gpu_nodes/README.md): at least ssh_public_key, ssh_allowed_cidrs and galaxy_server = { name, address }."
+  type        = any
+}
+
 module "gpu_nodes" {
   source = "../../modules/openstack_gpu_nodes"
 
-  nodes               = { gpu-1 = { flavor = "g1.c8m40g1", gpu_count = 1, image = "Debian 12" } }
-  gpu_flavor_pattern  = "^g[0-9]+\\." # flavors like g1.c8m40g1: the module's default pattern misses them
-  network_name        = var.network_name
-  ssh_public_key      = var.ssh_public_key
-  ssh_allowed_cidrs   = var.ssh_allowed_cidrs
-  galaxy_server       = var.galaxy_server
-  galaxy_server_cidrs = local.galaxy_server_cidrs
+  nodes              = { gpu-1 = { flavor = "g1.c8m40g1", gpu_count = 1, image = "Debian 12" } }
+  gpu_flavor_pattern = "^g[0-9]+\\." # flavors like g1.c8m40g1: the module's default pattern misses them
+  network_name       = var.network_name
+  site               = merge(var.site, { inventory_path = coalesce(try(var.site.inventory_path, null), "../../../inventory/generated/openstack.yml") })
+}
+
+output "inventory_path" {
+  description = "The inventory file for ansible-playbook -i."
+  value       = module.gpu_nodes.core.inventory_path
 }

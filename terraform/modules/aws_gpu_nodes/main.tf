@@ -1,23 +1,14 @@
-# GPU nodes on AWS, built on the provider-agnostic core module.
+# GPU nodes on AWS, built on the provider-agnostic core module, which checks the
+# shared settings, renders the user data, lists the firewall rules and writes the
+# inventory.
 
 module "core" {
   source = "../gpu_nodes"
 
-  nodes = {
-    for name, n in var.nodes : name => {
-      flavor          = n.instance_type
-      gpu_count       = n.gpu_count
-      root_disk_gb    = n.root_disk_gb
-      scratch_disk_gb = n.scratch_disk_gb
-      image           = data.aws_ami.node.id
-    }
-  }
-  ssh_public_key        = var.ssh_public_key
-  ssh_allowed_cidrs     = var.ssh_allowed_cidrs
-  scratch_device        = "/dev/nvme1n1"
-  extra_ca_certificates = var.extra_ca_certificates
-  galaxy_server         = var.galaxy_server
-  addresses             = { for name, instance in aws_instance.node : name => instance.private_ip }
+  site           = var.site
+  nodes          = { for name, n in var.nodes : name => merge({ scratch_disk_gb = 200 }, n, { flavor = n.instance_type, image = data.aws_ami.node.id }) }
+  scratch_device = "/dev/nvme1n1" # EBS volumes show up as NVMe devices on Nitro instances
+  instances      = { for name, i in aws_instance.node : name => { id = i.id, address = i.private_ip } }
 }
 
 data "aws_ami" "node" {
@@ -35,55 +26,47 @@ data "aws_ami" "node" {
 }
 
 locals {
-  tags = merge({ "gxnb:service" = "galaxy-gpu-notebook", "gxnb:managed-by" = "terraform" }, var.tags)
+  name_prefix = module.core.site.name_prefix
+  tags        = merge({ "gxnb:service" = "galaxy-gpu-notebook", "gxnb:managed-by" = "terraform" }, var.tags)
 }
 
 resource "aws_key_pair" "ansible" {
-  key_name   = "${var.name_prefix}-ansible"
-  public_key = var.ssh_public_key
+  key_name   = "${local.name_prefix}-ansible"
+  public_key = module.core.site.ssh_public_key
   tags       = local.tags
 }
 
 resource "aws_security_group" "node" {
-  name        = "${var.name_prefix}-gpu-nodes"
-  description = "GPU nodes: SSH from the controller, interactive-tool ports from Galaxy only"
+  name        = "${local.name_prefix}-gpu-nodes"
+  description = "GPU nodes: SSH from the controller, slurmd and interactive-tool ports from Galaxy only"
   vpc_id      = var.vpc_id
   tags        = local.tags
 }
 
-resource "aws_vpc_security_group_ingress_rule" "ssh" {
-  for_each          = toset(var.ssh_allowed_cidrs)
+# One rule per entry of the core's firewall_rules (SSH, slurmd, interactive tools).
+resource "aws_vpc_security_group_ingress_rule" "node" {
+  for_each          = module.core.firewall_rules
   security_group_id = aws_security_group.node.id
-  description       = "SSH from the Ansible controller"
-  cidr_ipv4         = each.value
-  ip_protocol       = "tcp"
-  from_port         = 22
-  to_port           = 22
-}
-
-resource "aws_vpc_security_group_ingress_rule" "interactive_tools" {
-  for_each          = toset(var.galaxy_server_cidrs)
-  security_group_id = aws_security_group.node.id
-  description       = "Interactive-tool containers, reached by gx-it-proxy"
-  cidr_ipv4         = each.value
-  ip_protocol       = "tcp"
-  from_port         = var.interactive_tool_ports.from
-  to_port           = var.interactive_tool_ports.to
+  description       = each.value.description
+  cidr_ipv4         = each.value.cidr
+  ip_protocol       = each.value.protocol
+  from_port         = each.value.from_port
+  to_port           = each.value.to_port
 }
 
 resource "aws_vpc_security_group_egress_rule" "all" {
   security_group_id = aws_security_group.node.id
-  description       = "Package registries, image registry, Galaxy"
+  description       = "Package registries, image registry, Galaxy (Slurm controller, NFS)"
   cidr_ipv4         = "0.0.0.0/0"
   ip_protocol       = "-1"
 }
 
 resource "aws_instance" "node" {
   #checkov:skip=CKV2_AWS_41:The nodes call no AWS API; least privilege is no instance role.
-  for_each = var.nodes
+  for_each = module.core.nodes
 
-  ami                    = data.aws_ami.node.id
-  instance_type          = each.value.instance_type
+  ami                    = each.value.image
+  instance_type          = each.value.flavor
   subnet_id              = var.subnet_id
   key_name               = aws_key_pair.ansible.key_name
   vpc_security_group_ids = [aws_security_group.node.id]
@@ -115,5 +98,5 @@ resource "aws_instance" "node" {
     }
   }
 
-  tags = merge(local.tags, { Name = "${var.name_prefix}-${each.key}", "gxnb:gpu-count" = tostring(each.value.gpu_count) })
+  tags = merge(local.tags, { Name = "${local.name_prefix}-${each.key}", "gxnb:gpu-count" = tostring(each.value.gpu_count) })
 }

@@ -1,41 +1,99 @@
-# Provider-agnostic core: validated node specs, cloud-init user data from a
-# template, and the Ansible inventory the playbooks consume.
+# Provider-agnostic core: the shared settings and node specs, validated once;
+# cloud-init user data from a template; the firewall rules every cloud opens;
+# the Ansible inventory the playbooks consume, written to a file on apply when
+# site.inventory_path is set.
 
 locals {
+  # The Galaxy server's networks: as given, or else the server's own address
+  # (the validation of var.site makes sure there is one or the other).
+  galaxy_server_cidrs = length(var.site.galaxy_server_cidrs) > 0 ? var.site.galaxy_server_cidrs : ["${var.site.galaxy_server.address}/32"]
+
+  site = merge(var.site, { galaxy_server_cidrs = local.galaxy_server_cidrs })
+
+  # What the nodes' security group opens, each service to its sources only. slurmd
+  # is reached by slurmctld and srun on the Galaxy server (its NFS server and
+  # srun's own ports are reached from the nodes: egress). Never the world: the
+  # validation of var.site refuses any /0.
+  services = [
+    {
+      name        = "ssh"
+      description = "SSH from the Ansible controller"
+      protocol    = "tcp"
+      from_port   = 22
+      to_port     = 22
+      cidrs       = var.site.ssh_allowed_cidrs
+    },
+    {
+      name        = "slurmd"
+      description = "slurmd, from slurmctld and srun on the Galaxy server"
+      protocol    = "tcp"
+      from_port   = var.site.slurmd_port
+      to_port     = var.site.slurmd_port
+      cidrs       = local.galaxy_server_cidrs
+    },
+    {
+      name        = "interactive-tools"
+      description = "Interactive-tool containers, reached by gx-it-proxy on the Galaxy server"
+      protocol    = "tcp"
+      from_port   = var.site.interactive_tool_ports.from
+      to_port     = var.site.interactive_tool_ports.to
+      cidrs       = local.galaxy_server_cidrs
+    },
+  ]
+  firewall_rules = merge([for s in local.services : {
+    for c in s.cidrs : "${s.name} ${c}" => {
+      name        = s.name
+      description = s.description
+      protocol    = s.protocol
+      from_port   = s.from_port
+      to_port     = s.to_port
+      cidr        = c
+    }
+  }]...)
+
   user_data = {
     for name, node in var.nodes : name => templatefile("${path.module}/templates/cloud-init.yaml.tftpl", {
       hostname              = name
-      admin_user            = var.admin_user
-      ssh_public_key        = trimspace(var.ssh_public_key)
+      admin_user            = var.site.admin_user
+      ssh_public_key        = trimspace(var.site.ssh_public_key)
       scratch_device        = var.scratch_device
-      scratch_mount_point   = var.scratch_mount_point
+      scratch_mount_point   = var.site.scratch_mount_point
       scratch_enabled       = node.scratch_disk_gb > 0
-      extra_ca_certificates = var.extra_ca_certificates
+      extra_ca_certificates = var.site.extra_ca_certificates
     })
   }
 
-  gpu_hosts = {
-    for name, node in var.nodes : name => {
-      ansible_host   = lookup(var.addresses, name, name)
-      gxnb_gpu_count = node.gpu_count
-    }
-  }
+  # A node without an instance (yet) is reached by its name.
+  addresses = { for name in keys(var.nodes) : name => try(var.instances[name].address, name) }
 
   inventory = {
     all = {
       vars = {
-        ansible_user   = var.admin_user
+        ansible_user   = var.site.admin_user
         ansible_become = true
       }
       children = {
-        gpu_nodes = { hosts = local.gpu_hosts }
-        job_nodes = { hosts = { for name in keys(var.nodes) : name => {} } }
+        gpu_nodes = {
+          hosts = { for name, node in var.nodes : name => { ansible_host = local.addresses[name], gxnb_gpu_count = node.gpu_count } }
+        }
+        job_nodes = {
+          hosts = { for name, address in local.addresses : name => { gxnb_internal_address = address } }
+        }
         galaxy_servers = {
-          hosts = var.galaxy_server == null ? {} : {
-            (var.galaxy_server.name) = { ansible_host = var.galaxy_server.address }
+          hosts = var.site.galaxy_server == null ? {} : {
+            (var.site.galaxy_server.name) = { ansible_host = var.site.galaxy_server.address, gxnb_internal_address = var.site.galaxy_server.address }
           }
         }
       }
     }
   }
+}
+
+# Written on apply, re-written when the inventory changes (no provider needed).
+module "inventory_file" {
+  source = "../inventory_file"
+  count  = var.site.inventory_path == null ? 0 : 1
+
+  inventory_yaml = yamlencode(local.inventory)
+  path           = var.site.inventory_path
 }

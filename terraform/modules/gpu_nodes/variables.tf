@@ -1,3 +1,76 @@
+# The settings every cloud shares, declared and validated here only: the cloud
+# modules take them as one `site` object and hand it over as it is.
+variable "site" {
+  description = "Settings every cloud shares: the Ansible login (ssh_public_key, admin_user, ssh_allowed_cidrs), the Galaxy server the nodes serve and the networks it reaches them from (galaxy_server, galaxy_server_cidrs), the ports opened to it (slurmd_port, interactive_tool_ports), extra_ca_certificates, scratch_mount_point, name_prefix and inventory_path (where apply writes the Ansible inventory; null: not written)."
+  type = object({
+    ssh_public_key         = string
+    ssh_allowed_cidrs      = list(string)
+    galaxy_server          = optional(object({ name = string, address = string }))
+    galaxy_server_cidrs    = optional(list(string), [])
+    slurmd_port            = optional(number, 6818)
+    interactive_tool_ports = optional(object({ from = number, to = number }), { from = 32768, to = 60999 })
+    extra_ca_certificates  = optional(list(string), [])
+    admin_user             = optional(string, "gxnb")
+    scratch_mount_point    = optional(string, "/scratch")
+    name_prefix            = optional(string, "gxnb")
+    inventory_path         = optional(string)
+  })
+  nullable = false
+
+  validation {
+    condition     = can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$", trimspace(var.site.ssh_public_key)))
+    error_message = "site.ssh_public_key: must be one OpenSSH public key line (ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521, then the base64 key); got ${strcontains(var.site.ssh_public_key, "PRIVATE KEY") ? "a private key, which is refused" : "a line starting with ${jsonencode(substr(trimspace(var.site.ssh_public_key), 0, 12))}"}."
+  }
+  validation {
+    condition     = length(var.site.ssh_allowed_cidrs) > 0
+    error_message = "site.ssh_allowed_cidrs: give at least one network, the Ansible controller's (such as 203.0.113.10/32); got none."
+  }
+  validation {
+    condition     = !anytrue([for c in concat(var.site.ssh_allowed_cidrs, var.site.galaxy_server_cidrs) : can(regex("/0+$", c))])
+    error_message = "site.ssh_allowed_cidrs, site.galaxy_server_cidrs: ingress open to the world (a /0 network such as 0.0.0.0/0 or ::/0) is refused; name the controller's and the Galaxy server's networks; got ssh_allowed_cidrs = ${jsonencode(var.site.ssh_allowed_cidrs)}, galaxy_server_cidrs = ${jsonencode(var.site.galaxy_server_cidrs)}."
+  }
+  validation {
+    condition     = alltrue([for c in concat(var.site.ssh_allowed_cidrs, var.site.galaxy_server_cidrs) : can(cidrnetmask(c)) && try(cidrsubnet(c, 0, 0) == c, false)])
+    error_message = "site.ssh_allowed_cidrs, site.galaxy_server_cidrs: each entry must be an IPv4 network in CIDR form written with its network address (such as 203.0.113.10/32 or 10.20.0.0/24, not 10.20.0.5/24); got ssh_allowed_cidrs = ${jsonencode(var.site.ssh_allowed_cidrs)}, galaxy_server_cidrs = ${jsonencode(var.site.galaxy_server_cidrs)}."
+  }
+  validation {
+    condition     = length(var.site.galaxy_server_cidrs) > 0 || can(cidrnetmask("${var.site.galaxy_server.address}/32"))
+    error_message = "site: give galaxy_server with an IPv4 address (opened as <address>/32) or galaxy_server_cidrs, since slurmd and the interactive-tool ports open to the Galaxy server only; got galaxy_server = ${jsonencode(var.site.galaxy_server)}, galaxy_server_cidrs = []."
+  }
+  validation {
+    condition = (
+      floor(var.site.interactive_tool_ports.from) == var.site.interactive_tool_ports.from &&
+      floor(var.site.interactive_tool_ports.to) == var.site.interactive_tool_ports.to &&
+      var.site.interactive_tool_ports.from >= 1024 && var.site.interactive_tool_ports.to <= 65535 &&
+      var.site.interactive_tool_ports.from <= var.site.interactive_tool_ports.to
+    )
+    error_message = "site.interactive_tool_ports: need whole port numbers with 1024 <= from <= to <= 65535 (unprivileged ports; Docker's default is 32768-60999); got from = ${var.site.interactive_tool_ports.from}, to = ${var.site.interactive_tool_ports.to}."
+  }
+  validation {
+    condition = (
+      floor(var.site.slurmd_port) == var.site.slurmd_port && var.site.slurmd_port >= 1 && var.site.slurmd_port <= 65535 &&
+      (var.site.slurmd_port < var.site.interactive_tool_ports.from || var.site.slurmd_port > var.site.interactive_tool_ports.to)
+    )
+    error_message = "site.slurmd_port: must be a whole port number 1-65535 outside interactive_tool_ports (${var.site.interactive_tool_ports.from}-${var.site.interactive_tool_ports.to}, where Docker publishes containers) and the same as SlurmdPort in slurm.conf (6818 by default); got ${var.site.slurmd_port}."
+  }
+  validation {
+    condition     = alltrue([for c in var.site.extra_ca_certificates : can(regex("-----BEGIN CERTIFICATE-----", c)) && !strcontains(c, "PRIVATE KEY")])
+    error_message = "site.extra_ca_certificates: each entry must be a PEM certificate (-----BEGIN CERTIFICATE-----) and hold no private key; entries ${jsonencode([for i, c in var.site.extra_ca_certificates : i if !can(regex("-----BEGIN CERTIFICATE-----", c)) || strcontains(c, "PRIVATE KEY")])} are not."
+  }
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_-]{0,31}$", var.site.admin_user))
+    error_message = "site.admin_user: must be a POSIX user name (a-z, 0-9, '_', '-', starting with a letter or '_', at most 32 characters); got ${jsonencode(var.site.admin_user)}."
+  }
+  validation {
+    condition     = can(regex("^/[^\\s]*[^/\\s]$", var.site.scratch_mount_point))
+    error_message = "site.scratch_mount_point: must be an absolute path without spaces or a trailing '/', such as /scratch; got ${jsonencode(var.site.scratch_mount_point)}."
+  }
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,31}$", var.site.name_prefix))
+    error_message = "site.name_prefix: must be 1-32 characters a-z, 0-9, '-', starting with a letter (it starts every resource name); got ${jsonencode(var.site.name_prefix)}."
+  }
+}
+
 variable "nodes" {
   description = "GPU nodes by name: flavor or instance type, GPU count, disk sizes (GB), image."
   type = map(object({
@@ -10,7 +83,7 @@ variable "nodes" {
 
   validation {
     condition     = length(var.nodes) > 0
-    error_message = "nodes: at least one GPU node is required."
+    error_message = "nodes: at least one GPU node is required; got none."
   }
   validation {
     condition     = alltrue([for name, n in var.nodes : can(regex("^[a-z][a-z0-9-]{0,62}$", name))])
@@ -22,83 +95,25 @@ variable "nodes" {
   }
   validation {
     condition     = alltrue([for n in var.nodes : n.root_disk_gb >= 30 && n.scratch_disk_gb >= 0])
-    error_message = "nodes: root_disk_gb must be at least 30 (the notebook image alone needs several GB) and scratch_disk_gb 0 or more."
+    error_message = "nodes: root_disk_gb must be at least 30 (the notebook image alone needs several GB) and scratch_disk_gb 0 or more; got ${jsonencode({ for k, n in var.nodes : k => { root_disk_gb = n.root_disk_gb, scratch_disk_gb = n.scratch_disk_gb } })}."
   }
   validation {
     condition     = alltrue([for n in var.nodes : trimspace(n.flavor) != "" && trimspace(n.image) != ""])
-    error_message = "nodes: flavor and image must not be empty."
-  }
-}
-
-variable "ssh_public_key" {
-  description = "Public key Ansible logs in with (OpenSSH format). Only the public half: never a private key."
-  type        = string
-
-  validation {
-    condition     = can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$", trimspace(var.ssh_public_key)))
-    error_message = "ssh_public_key must be one OpenSSH public key line (ssh-ed25519/ssh-rsa/ecdsa-sha2-*); a private key or anything else is refused."
-  }
-}
-
-variable "admin_user" {
-  description = "Account created by cloud-init for Ansible (sudo, key login only)."
-  type        = string
-  default     = "gxnb"
-
-  validation {
-    condition     = can(regex("^[a-z_][a-z0-9_-]{0,31}$", var.admin_user))
-    error_message = "admin_user must be a POSIX user name."
+    error_message = "nodes: flavor and image must not be empty; got ${jsonencode({ for k, n in var.nodes : k => { flavor = n.flavor, image = n.image } })}."
   }
 }
 
 variable "scratch_device" {
-  description = "Block device of the scratch volume inside the instance."
+  description = "Block device of the scratch volume inside the instance (the cloud module's)."
   type        = string
   default     = "/dev/vdb"
 }
 
-variable "scratch_mount_point" {
-  description = "Where the scratch volume is mounted (Docker data and job working directories)."
-  type        = string
-  default     = "/scratch"
-}
-
-variable "extra_ca_certificates" {
-  description = "PEM CA certificates the nodes trust (public certificates, never keys)."
-  type        = list(string)
-  default     = []
-
-  validation {
-    condition     = alltrue([for c in var.extra_ca_certificates : can(regex("-----BEGIN CERTIFICATE-----", c)) && !can(regex("PRIVATE KEY", c))])
-    error_message = "extra_ca_certificates: each entry must be a PEM certificate and contain no private key."
-  }
-}
-
-variable "ssh_allowed_cidrs" {
-  description = "Networks allowed to reach SSH on the nodes (the Ansible controller's)."
-  type        = list(string)
-
-  validation {
-    condition     = length(var.ssh_allowed_cidrs) > 0 && alltrue([for c in var.ssh_allowed_cidrs : can(cidrhost(c, 0))])
-    error_message = "ssh_allowed_cidrs: give at least one CIDR (for example 203.0.113.10/32)."
-  }
-  validation {
-    condition     = !anytrue([for c in var.ssh_allowed_cidrs : contains(["0.0.0.0/0", "::/0"], c)])
-    error_message = "ssh_allowed_cidrs: SSH open to the world (0.0.0.0/0 or ::/0) is refused; name the controller's network."
-  }
-}
-
-variable "addresses" {
-  description = "Address Ansible reaches each node on, by node name (set by the cloud module from its instances)."
-  type        = map(string)
-  default     = {}
-}
-
-variable "galaxy_server" {
-  description = "The Galaxy server the nodes serve (an existing host), placed in the galaxy_servers group."
-  type = object({
-    name    = string
+variable "instances" {
+  description = "The cloud's instance of each node, by node name: its id and private address (set by the cloud module). Ansible reaches the node there and it is the node's gxnb_internal_address (Slurm's NodeAddr)."
+  type = map(object({
+    id      = string
     address = string
-  })
-  default = null
+  }))
+  default = {}
 }

@@ -1,62 +1,56 @@
-# GPU nodes on OpenStack (as Galaxy Europe's), built on the core module:
-# flavor, image, network, a scratch volume, a security group.
+# GPU nodes on OpenStack (as Galaxy Europe's), built on the core module, which
+# checks the shared settings, renders the user data, lists the firewall rules and
+# writes the inventory: flavor, image, network, a scratch volume, a security group.
 
 module "core" {
   source = "../gpu_nodes"
 
-  nodes                 = var.nodes
-  ssh_public_key        = var.ssh_public_key
-  ssh_allowed_cidrs     = var.ssh_allowed_cidrs
-  scratch_device        = "/dev/vdb"
-  extra_ca_certificates = var.extra_ca_certificates
-  galaxy_server         = var.galaxy_server
-  addresses             = { for name, i in openstack_compute_instance_v2.node : name => i.access_ip_v4 }
+  site      = var.site
+  nodes     = { for name, n in var.nodes : name => merge({ scratch_disk_gb = 500 }, n) }
+  instances = { for name, i in openstack_compute_instance_v2.node : name => { id = i.id, address = i.access_ip_v4 } }
+  # scratch_device: the core's default, /dev/vdb (virtio)
+}
+
+locals {
+  name_prefix = module.core.site.name_prefix
 }
 
 resource "openstack_compute_keypair_v2" "ansible" {
-  name       = "${var.name_prefix}-ansible"
-  public_key = var.ssh_public_key
+  name       = "${local.name_prefix}-ansible"
+  public_key = module.core.site.ssh_public_key
 }
 
 resource "openstack_networking_secgroup_v2" "node" {
-  name        = "${var.name_prefix}-gpu-nodes"
-  description = "GPU nodes: SSH from the controller, interactive-tool ports from Galaxy only"
+  name        = "${local.name_prefix}-gpu-nodes"
+  description = "GPU nodes: SSH from the controller, slurmd and interactive-tool ports from Galaxy only"
 }
 
-resource "openstack_networking_secgroup_rule_v2" "ssh" {
-  for_each          = toset(var.ssh_allowed_cidrs)
+# One rule per entry of the core's firewall_rules (SSH, slurmd, interactive tools).
+# Egress: the security group's default rules (all).
+resource "openstack_networking_secgroup_rule_v2" "node" {
+  for_each          = module.core.firewall_rules
   security_group_id = openstack_networking_secgroup_v2.node.id
+  description       = each.value.description
   direction         = "ingress"
   ethertype         = "IPv4"
-  protocol          = "tcp"
-  port_range_min    = 22
-  port_range_max    = 22
-  remote_ip_prefix  = each.value
-}
-
-resource "openstack_networking_secgroup_rule_v2" "interactive_tools" {
-  for_each          = toset(var.galaxy_server_cidrs)
-  security_group_id = openstack_networking_secgroup_v2.node.id
-  direction         = "ingress"
-  ethertype         = "IPv4"
-  protocol          = "tcp"
-  port_range_min    = var.interactive_tool_ports.from
-  port_range_max    = var.interactive_tool_ports.to
-  remote_ip_prefix  = each.value
+  protocol          = each.value.protocol
+  port_range_min    = each.value.from_port
+  port_range_max    = each.value.to_port
+  remote_ip_prefix  = each.value.cidr
 }
 
 resource "openstack_blockstorage_volume_v3" "scratch" {
-  for_each          = { for name, n in var.nodes : name => n if n.scratch_disk_gb > 0 }
-  name              = "${var.name_prefix}-${each.key}-scratch"
+  for_each          = { for name, n in module.core.nodes : name => n if n.scratch_disk_gb > 0 }
+  name              = "${local.name_prefix}-${each.key}-scratch"
   size              = each.value.scratch_disk_gb
   volume_type       = var.volume_type
   availability_zone = var.availability_zone
 }
 
 resource "openstack_compute_instance_v2" "node" {
-  for_each = var.nodes
+  for_each = module.core.nodes
 
-  name              = "${var.name_prefix}-${each.key}"
+  name              = "${local.name_prefix}-${each.key}"
   flavor_name       = each.value.flavor
   key_pair          = openstack_compute_keypair_v2.ansible.name
   security_groups   = [openstack_networking_secgroup_v2.node.name]
@@ -79,7 +73,7 @@ resource "openstack_compute_instance_v2" "node" {
 }
 
 data "openstack_images_image_v2" "node" {
-  for_each    = var.nodes
+  for_each    = module.core.nodes
   name        = each.value.image
   most_recent = true
 }

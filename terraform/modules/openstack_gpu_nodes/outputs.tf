@@ -1,14 +1,4 @@
-output "inventory_yaml" {
-  description = "Ansible inventory (YAML) for ansible-playbook -i."
-  value       = module.core.inventory_yaml
-}
-
-output "inventory" {
-  description = "Ansible inventory as an object."
-  value       = module.core.inventory
-}
-
-output "instance_ids" {
-  description = "Instance id by node name."
-  value       = { for name, i in openstack_compute_instance_v2.node : name => i.id }
+output "core" {
+  description = "The gpu_nodes core module's outputs: inventory_yaml, inventory, inventory_path (the file apply wrote), firewall_rules, instances (id and address by node name), site, nodes, user_data, gpu_count_total."
+  value       = module.core
 }

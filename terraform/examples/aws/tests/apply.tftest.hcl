@@ -1,5 +1,5 @@
-# Offline: a mock AWS provider; the inventory file is really written (by
-# modules/inventory_file, through common.tf).
+# Offline: a mock AWS provider; the inventory file is really written (by the
+# core module through modules/inventory_file), under .terraform/ (ignored by git).
 mock_provider "aws" {
   mock_data "aws_ami" {
     defaults = { id = "ami-0123456789abcdef0" }
@@ -10,22 +10,29 @@ mock_provider "aws" {
 }
 
 variables {
-  vpc_id            = "vpc-0abc"
-  subnet_id         = "subnet-0abc"
-  ssh_public_key    = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKqv2G3dVw0Jmx8rj6RRX3zOP4HVo3Ea2t6mT5j4a7nZ ansible@controller"
-  ssh_allowed_cidrs = ["203.0.113.10/32"]
-  galaxy_server     = { name = "galaxy", address = "10.20.0.2" }
+  vpc_id    = "vpc-0abc"
+  subnet_id = "subnet-0abc"
+  site = {
+    ssh_public_key    = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKqv2G3dVw0Jmx8rj6RRX3zOP4HVo3Ea2t6mT5j4a7nZ ansible@controller"
+    ssh_allowed_cidrs = ["203.0.113.10/32"]
+    galaxy_server     = { name = "galaxy", address = "10.20.0.2" }
+    inventory_path    = ".terraform/tftest/generated/aws.yml"
+  }
 }
 
 run "apply_writes_the_inventory" {
   command = apply
 
   assert {
-    condition     = yamldecode(output.inventory_yaml).all.children.gpu_nodes.hosts["gpu-1"].ansible_host == "10.20.0.15"
+    condition     = yamldecode(module.gpu_nodes.core.inventory_yaml).all.children.gpu_nodes.hosts["gpu-1"].ansible_host == "10.20.0.15"
     error_message = "inventory must hold the node"
   }
   assert {
-    condition     = fileexists(output.inventory_path) && yamldecode(file(output.inventory_path)) == yamldecode(output.inventory_yaml)
+    condition     = output.inventory_path == var.site.inventory_path
+    error_message = "the inventory goes to site.inventory_path"
+  }
+  assert {
+    condition     = fileexists(output.inventory_path) && jsonencode(yamldecode(file(output.inventory_path))) == jsonencode(module.gpu_nodes.core.inventory)
     error_message = "apply must write the inventory to inventory_path"
   }
 }
@@ -34,11 +41,11 @@ run "default_inventory_path_is_named_after_the_example" {
   command = plan
 
   variables {
-    inventory_path = null
+    site = merge(var.site, { inventory_path = null })
   }
 
   assert {
-    condition     = local.inventory_path == "../../../inventory/generated/aws.yml"
-    error_message = "by default the inventory goes to inventory/generated/<example>.yml, got ${local.inventory_path}"
+    condition     = module.gpu_nodes.core.site.inventory_path == "../../../inventory/generated/aws.yml"
+    error_message = "by default the inventory goes to inventory/generated/<example>.yml, got ${module.gpu_nodes.core.site.inventory_path}"
   }
 }

@@ -1,5 +1,8 @@
 # Offline test with a mock AWS provider: the plan's security, encryption and
-# metadata settings, the inventory, and the validation failures.
+# metadata settings, the security-group rules (the core's firewall_rules), the
+# inventory, and the AWS-specific validation. The shared settings' validation is
+# the core module's (its tests, and tests/terraform/test_terraform.py through
+# this module).
 
 mock_provider "aws" {
   mock_data "aws_ami" {
@@ -15,16 +18,18 @@ mock_provider "aws" {
 }
 
 variables {
-  vpc_id              = "vpc-0abc"
-  subnet_id           = "subnet-0abc"
-  ssh_public_key      = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKqv2G3dVw0Jmx8rj6RRX3zOP4HVo3Ea2t6mT5j4a7nZ ansible@controller"
-  ssh_allowed_cidrs   = ["203.0.113.10/32"]
-  galaxy_server_cidrs = ["10.20.0.0/24"]
+  vpc_id    = "vpc-0abc"
+  subnet_id = "subnet-0abc"
+  site = {
+    ssh_public_key      = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKqv2G3dVw0Jmx8rj6RRX3zOP4HVo3Ea2t6mT5j4a7nZ ansible@controller"
+    ssh_allowed_cidrs   = ["203.0.113.10/32"]
+    galaxy_server       = { name = "galaxy", address = "10.20.0.2" }
+    galaxy_server_cidrs = ["10.20.0.0/24"]
+  }
   nodes = {
     gpu-a = { instance_type = "g5.2xlarge", gpu_count = 1 }
     gpu-b = { instance_type = "p4d.24xlarge", gpu_count = 8, scratch_disk_gb = 0 }
   }
-  galaxy_server = { name = "galaxy", address = "10.20.0.2" }
 }
 
 run "nodes_are_locked_down" {
@@ -47,28 +52,79 @@ run "nodes_are_locked_down" {
     error_message = "scratch_disk_gb = 0 means no scratch volume"
   }
   assert {
-    condition     = [for r in aws_vpc_security_group_ingress_rule.ssh : r.cidr_ipv4] == ["203.0.113.10/32"]
-    error_message = "SSH only from the controller"
-  }
-  assert {
-    condition     = length(aws_vpc_security_group_ingress_rule.interactive_tools) == 1 && aws_vpc_security_group_ingress_rule.interactive_tools["10.20.0.0/24"].from_port == 32768
-    error_message = "interactive-tool ports only from Galaxy's network"
+    condition     = aws_instance.node["gpu-a"].instance_type == "g5.2xlarge" && aws_instance.node["gpu-a"].ami == "ami-0123456789abcdef0"
+    error_message = "instance type and image"
   }
   assert {
     condition     = aws_instance.node["gpu-a"].tags["gxnb:gpu-count"] == "1" && aws_instance.node["gpu-a"].tags["Name"] == "gxnb-gpu-a"
     error_message = "nodes are tagged"
   }
   assert {
-    condition     = yamldecode(output.inventory_yaml).all.children.gpu_nodes.hosts["gpu-b"].gxnb_gpu_count == 8
+    condition     = yamldecode(output.core.inventory_yaml).all.children.gpu_nodes.hosts["gpu-b"].gxnb_gpu_count == 8
     error_message = "inventory carries GPU counts"
   }
   assert {
-    condition     = yamldecode(output.inventory_yaml).all.children.gpu_nodes.hosts["gpu-a"].ansible_host == "10.20.0.15"
+    condition     = yamldecode(output.core.inventory_yaml).all.children.gpu_nodes.hosts["gpu-a"].ansible_host == "10.20.0.15"
     error_message = "inventory uses the instances' addresses"
+  }
+  assert {
+    condition     = yamldecode(output.core.inventory_yaml).all.children.job_nodes.hosts["gpu-a"].gxnb_internal_address == "10.20.0.15"
+    error_message = "a job node's gxnb_internal_address is its private address"
+  }
+  assert {
+    condition     = output.core.instances["gpu-b"].id == aws_instance.node["gpu-b"].id
+    error_message = "the core lists the instances"
   }
   assert {
     condition     = !strcontains(aws_instance.node["gpu-a"].user_data, "PRIVATE KEY")
     error_message = "no key material in user data"
+  }
+}
+
+run "security_group_rules_are_the_cores_firewall_rules" {
+  command = plan
+
+  assert {
+    condition     = keys(aws_vpc_security_group_ingress_rule.node) == keys(module.core.firewall_rules)
+    error_message = "one ingress rule per firewall rule of the core, none else"
+  }
+  assert {
+    condition = alltrue([for k, r in module.core.firewall_rules : (
+      aws_vpc_security_group_ingress_rule.node[k].cidr_ipv4 == r.cidr &&
+      aws_vpc_security_group_ingress_rule.node[k].ip_protocol == r.protocol &&
+      aws_vpc_security_group_ingress_rule.node[k].from_port == r.from_port &&
+      aws_vpc_security_group_ingress_rule.node[k].to_port == r.to_port &&
+      aws_vpc_security_group_ingress_rule.node[k].description == r.description
+    )])
+    error_message = "each ingress rule must be its firewall rule"
+  }
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.node["slurmd 10.20.0.0/24"].from_port == 6818 && aws_vpc_security_group_ingress_rule.node["slurmd 10.20.0.0/24"].to_port == 6818
+    error_message = "slurmd (tcp 6818) from the Galaxy server's network"
+  }
+  assert {
+    condition     = [for r in aws_vpc_security_group_ingress_rule.node : r.cidr_ipv4 if r.from_port == 22] == ["203.0.113.10/32"]
+    error_message = "SSH only from the controller"
+  }
+  assert {
+    condition     = toset([for r in aws_vpc_security_group_ingress_rule.node : r.cidr_ipv4 if r.from_port != 22]) == toset(["10.20.0.0/24"])
+    error_message = "everything else only from the Galaxy server's network"
+  }
+  assert {
+    condition     = !anytrue([for r in aws_vpc_security_group_ingress_rule.node : endswith(r.cidr_ipv4, "/0")])
+    error_message = "no ingress open to the world"
+  }
+}
+
+run "interactive_tool_ports_are_configurable" {
+  command = plan
+  variables {
+    site = merge(var.site, { interactive_tool_ports = { from = 40000, to = 40999 } })
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.node["interactive-tools 10.20.0.0/24"].from_port == 40000 && aws_vpc_security_group_ingress_rule.node["interactive-tools 10.20.0.0/24"].to_port == 40999
+    error_message = "the interactive-tool rule must open interactive_tool_ports"
   }
 }
 
@@ -78,56 +134,4 @@ run "non_gpu_instance_type_is_refused" {
     nodes = { web = { instance_type = "m5.large", gpu_count = 1 } }
   }
   expect_failures = [var.nodes]
-}
-
-run "ssh_open_to_the_world_is_refused" {
-  command = plan
-  variables {
-    ssh_allowed_cidrs = ["0.0.0.0/0"]
-  }
-  expect_failures = [var.ssh_allowed_cidrs]
-}
-
-run "zero_gpus_is_refused" {
-  command = plan
-  variables {
-    nodes = { gpu-a = { instance_type = "g5.xlarge", gpu_count = 0 } }
-  }
-  expect_failures = [var.nodes]
-}
-
-run "interactive_tool_ports_are_configurable" {
-  command = plan
-  variables {
-    interactive_tool_ports = { from = 40000, to = 40999 }
-  }
-
-  assert {
-    condition     = aws_vpc_security_group_ingress_rule.interactive_tools["10.20.0.0/24"].from_port == 40000 && aws_vpc_security_group_ingress_rule.interactive_tools["10.20.0.0/24"].to_port == 40999
-    error_message = "the interactive-tool rule must open interactive_tool_ports"
-  }
-}
-
-run "reversed_interactive_tool_ports_are_refused" {
-  command = plan
-  variables {
-    interactive_tool_ports = { from = 60999, to = 32768 }
-  }
-  expect_failures = [var.interactive_tool_ports]
-}
-
-run "privileged_interactive_tool_ports_are_refused" {
-  command = plan
-  variables {
-    interactive_tool_ports = { from = 22, to = 60999 }
-  }
-  expect_failures = [var.interactive_tool_ports]
-}
-
-run "interactive_tool_ports_beyond_65535_are_refused" {
-  command = plan
-  variables {
-    interactive_tool_ports = { from = 32768, to = 70000 }
-  }
-  expect_failures = [var.interactive_tool_ports]
 }

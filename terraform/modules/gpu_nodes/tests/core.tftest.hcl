@@ -1,15 +1,21 @@
-# terraform test (no provider): plans, rendered cloud-init, inventory shape, validation.
+# terraform test (no provider): plans, rendered cloud-init, inventory shape, the
+# firewall rules, the validation of the shared settings, the inventory file.
 
 variables {
-  ssh_public_key    = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKqv2G3dVw0Jmx8rj6RRX3zOP4HVo3Ea2t6mT5j4a7nZ ansible@controller"
-  ssh_allowed_cidrs = ["203.0.113.10/32"]
+  site = {
+    ssh_public_key        = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKqv2G3dVw0Jmx8rj6RRX3zOP4HVo3Ea2t6mT5j4a7nZ ansible@controller"
+    ssh_allowed_cidrs     = ["203.0.113.10/32"]
+    galaxy_server         = { name = "galaxy", address = "10.0.0.2" }
+    extra_ca_certificates = ["-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUTest\n-----END CERTIFICATE-----"]
+  }
   nodes = {
     gpu-a = { flavor = "g5.xlarge", gpu_count = 1, image = "debian-12", scratch_disk_gb = 200 }
     gpu-b = { flavor = "p4d.24xlarge", gpu_count = 8, image = "debian-12", root_disk_gb = 200 }
   }
-  addresses             = { gpu-a = "10.0.0.11", gpu-b = "10.0.0.12" }
-  galaxy_server         = { name = "galaxy", address = "10.0.0.2" }
-  extra_ca_certificates = ["-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUTest\n-----END CERTIFICATE-----"]
+  instances = {
+    gpu-a = { id = "i-a", address = "10.0.0.11" }
+    gpu-b = { id = "i-b", address = "10.0.0.12" }
+  }
 }
 
 run "inventory_has_site_groups_and_gpu_counts" {
@@ -28,16 +34,24 @@ run "inventory_has_site_groups_and_gpu_counts" {
     error_message = "every GPU node is a job node"
   }
   assert {
-    condition     = output.inventory.all.children.galaxy_servers.hosts["galaxy"].ansible_host == "10.0.0.2"
-    error_message = "the Galaxy server lands in galaxy_servers"
+    condition     = output.inventory.all.children.job_nodes.hosts["gpu-b"].gxnb_internal_address == "10.0.0.12"
+    error_message = "a job node's gxnb_internal_address (Slurm's NodeAddr) is its private address"
+  }
+  assert {
+    condition     = output.inventory.all.children.galaxy_servers.hosts["galaxy"] == { ansible_host = "10.0.0.2", gxnb_internal_address = "10.0.0.2" }
+    error_message = "the Galaxy server lands in galaxy_servers, at its given address"
   }
   assert {
     condition     = output.gpu_count_total == 9
     error_message = "total GPUs"
   }
   assert {
-    condition     = can(yamldecode(output.inventory_yaml).all.children.gpu_nodes)
-    error_message = "inventory_yaml must be YAML with the same groups"
+    condition     = jsonencode(yamldecode(output.inventory_yaml)) == jsonencode(output.inventory)
+    error_message = "inventory_yaml must be the inventory as YAML"
+  }
+  assert {
+    condition     = output.inventory_path == null
+    error_message = "without site.inventory_path no file is written"
   }
 }
 
@@ -81,6 +95,63 @@ run "user_data_holds_no_secret" {
   }
 }
 
+run "firewall_opens_slurmd_and_tools_to_the_galaxy_server_only" {
+  command = plan
+
+  assert {
+    condition     = output.firewall_rules["slurmd 10.0.0.2/32"] == { name = "slurmd", description = "slurmd, from slurmctld and srun on the Galaxy server", protocol = "tcp", from_port = 6818, to_port = 6818, cidr = "10.0.0.2/32" }
+    error_message = "slurmd (tcp 6818) must be open to the Galaxy server's address"
+  }
+  assert {
+    condition     = [for r in values(output.firewall_rules) : [r.from_port, r.to_port] if r.name == "interactive-tools"] == [[32768, 60999]]
+    error_message = "the interactive-tool range opens once, to the Galaxy server"
+  }
+  assert {
+    condition     = alltrue([for r in values(output.firewall_rules) : r.name == "ssh" ? r.cidr == "203.0.113.10/32" : r.cidr == "10.0.0.2/32"])
+    error_message = "SSH from the controller only, everything else from the Galaxy server only"
+  }
+  assert {
+    condition     = sort(keys(output.firewall_rules)) == tolist(["interactive-tools 10.0.0.2/32", "slurmd 10.0.0.2/32", "ssh 203.0.113.10/32"])
+    error_message = "no rule besides SSH, slurmd and the interactive tools"
+  }
+  assert {
+    condition     = !anytrue([for r in values(output.firewall_rules) : endswith(r.cidr, "/0")])
+    error_message = "no rule is open to the world"
+  }
+}
+
+run "galaxy_server_cidrs_replace_the_servers_address" {
+  command = plan
+  variables {
+    site = merge(var.site, { galaxy_server_cidrs = ["10.0.0.0/24", "10.0.1.0/24"], slurmd_port = 7818 })
+  }
+
+  assert {
+    condition     = sort([for r in values(output.firewall_rules) : r.cidr if r.name == "slurmd"]) == tolist(["10.0.0.0/24", "10.0.1.0/24"])
+    error_message = "slurmd opens to the given Galaxy networks"
+  }
+  assert {
+    condition     = alltrue([for r in values(output.firewall_rules) : r.from_port == 7818 if r.name == "slurmd"])
+    error_message = "slurmd_port sets the slurmd rule"
+  }
+  assert {
+    condition     = output.site.galaxy_server_cidrs == tolist(["10.0.0.0/24", "10.0.1.0/24"])
+    error_message = "the site output carries the networks used"
+  }
+}
+
+run "apply_writes_the_inventory_file" {
+  command = apply
+  variables {
+    site = merge(var.site, { inventory_path = ".terraform/tftest/generated/core.yml" })
+  }
+
+  assert {
+    condition     = output.inventory_path == ".terraform/tftest/generated/core.yml" && jsonencode(yamldecode(file(output.inventory_path))) == jsonencode(output.inventory)
+    error_message = "apply must write the inventory to site.inventory_path"
+  }
+}
+
 run "zero_gpus_is_refused" {
   command = plan
   variables {
@@ -89,26 +160,74 @@ run "zero_gpus_is_refused" {
   expect_failures = [var.nodes]
 }
 
-run "ssh_open_to_the_world_is_refused" {
-  command = plan
-  variables {
-    ssh_allowed_cidrs = ["0.0.0.0/0"]
-  }
-  expect_failures = [var.ssh_allowed_cidrs]
-}
-
-run "private_key_instead_of_public_is_refused" {
-  command = plan
-  variables {
-    ssh_public_key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"
-  }
-  expect_failures = [var.ssh_public_key]
-}
-
 run "tiny_root_disk_is_refused" {
   command = plan
   variables {
     nodes = { gpu-a = { flavor = "g5.xlarge", gpu_count = 1, image = "debian-12", root_disk_gb = 8 } }
   }
   expect_failures = [var.nodes]
+}
+
+run "ssh_open_to_the_world_is_refused" {
+  command = plan
+  variables {
+    site = merge(var.site, { ssh_allowed_cidrs = ["0.0.0.0/0"] })
+  }
+  expect_failures = [var.site]
+}
+
+run "galaxy_networks_open_to_the_world_are_refused" {
+  command = plan
+  variables {
+    site = merge(var.site, { galaxy_server_cidrs = ["10.0.0.0/24", "0.0.0.0/0"] })
+  }
+  expect_failures = [var.site]
+}
+
+run "host_bits_in_a_cidr_are_refused" {
+  command = plan
+  variables {
+    site = merge(var.site, { ssh_allowed_cidrs = ["203.0.113.10/24"] })
+  }
+  expect_failures = [var.site]
+}
+
+run "no_galaxy_network_is_refused" {
+  command = plan
+  variables {
+    site = merge(var.site, { galaxy_server = { name = "galaxy", address = "galaxy.example.org" } })
+  }
+  expect_failures = [var.site]
+}
+
+run "private_key_instead_of_public_is_refused" {
+  command = plan
+  variables {
+    site = merge(var.site, { ssh_public_key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----" })
+  }
+  expect_failures = [var.site]
+}
+
+run "reversed_interactive_tool_ports_are_refused" {
+  command = plan
+  variables {
+    site = merge(var.site, { interactive_tool_ports = { from = 60999, to = 32768 } })
+  }
+  expect_failures = [var.site]
+}
+
+run "privileged_interactive_tool_ports_are_refused" {
+  command = plan
+  variables {
+    site = merge(var.site, { interactive_tool_ports = { from = 22, to = 60999 } })
+  }
+  expect_failures = [var.site]
+}
+
+run "slurmd_port_inside_the_tool_range_is_refused" {
+  command = plan
+  variables {
+    site = merge(var.site, { slurmd_port = 40000 })
+  }
+  expect_failures = [var.site]
 }

@@ -27,6 +27,12 @@ def test_engine_allows_the_plain_http_registry(host):
     assert info["registry.internal.example:5000"]["Secure"] is False
 
 
+def test_socket_belongs_to_the_docker_group_with_the_clusters_gid(host):
+    assert host.group("docker").gid == 1451
+    socket = host.file("/var/run/docker.sock")
+    assert socket.is_socket and socket.gid == 1451 and socket.mode & 0o060 == 0o060
+
+
 def test_engine_runs_a_container(host):
     probe = host.run("docker image inspect gxnb-probe >/dev/null 2>&1 || "
                      "(rm -rf /tmp/probe && mkdir -p /tmp/probe/bin && cp /bin/busybox /tmp/probe/bin/sh "

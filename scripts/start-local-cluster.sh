@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Create (or reuse) the local cluster that `make deploy-local` deploys into: one systemd
+# container per host of the inventory (gxnb_local_containers), on one Docker network at the
+# inventory's addresses. The head publishes nginx's port on this machine; every job node
+# gets its own Docker engine (/var/lib/docker as a volume, so it uses overlay2), the image
+# cache read-only and its fake GPU device files. Galaxy's folder (/srv/galaxy: jobs,
+# datasets, Galaxy's virtualenv for the container monitor) is one volume shared by all of
+# them, the local stand-in for the NFS share of a production cluster.
+# Flags follow the field notes: everything --privileged would give except CAP_SYS_RESOURCE
+# (which this kind of host lacks), and a private cgroup namespace.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+gxnb_load_facts
+NETWORK="${GXNB_LOCAL_NETWORK_NAME:-gxnb-local}"
+SUBNET="$GXNB_FACT_LOCAL_NETWORK"
+IMAGE="$GXNB_SYSTEMD_IMAGE"
+HTTP_PORT="$GXNB_FACT_PUBLIC_PORT"      # host port == nginx port inside the head (gxnb_public_port)
+BIND_ADDR="$GXNB_FACT_BIND_ADDRESS"     # gxnb_local_bind_address
+SHARED_VOLUME="gxnb-local-galaxy"
+# Image archives the deploy script saves (no registry needed), read-only in the job nodes.
+HOST_CACHE="${GXNB_HOST_CACHE:-$GXNB_ROOT/.deploy-local/cache}"
+# Fake GPUs: character devices of the NVIDIA major number, made here once and handed to the
+# nodes with --device (so they survive a node's restart); no driver answers behind them.
+FAKE_GPUS="$GXNB_ROOT/.deploy-local/fake-gpus"
+[ -n "$SUBNET" ] && [ -n "$GXNB_FACT_LOCAL_CONTAINERS" ] \
+  || { echo "the inventory $GXNB_INVENTORY sets no gxnb_local_network / gxnb_local_containers" >&2; exit 1; }
+
+# The single-container form of earlier versions holds the port and ~10 GB of volumes.
+if docker inspect gxnb-local-node >/dev/null 2>&1; then
+  echo "removing the single-container deployment of an earlier version (gxnb-local-node and its volumes)"
+  docker rm -f gxnb-local-node >/dev/null
+  docker volume rm gxnb-local-node-docker gxnb-local-node-srv >/dev/null 2>&1 || true
+fi
+
+if [ "$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' "$NETWORK" 2>/dev/null)" != "$SUBNET" ]; then
+  if docker network inspect "$NETWORK" >/dev/null 2>&1; then
+    echo "network $NETWORK: not on $SUBNET, making it anew"
+    docker network inspect -f '{{range .Containers}}{{.Name}} {{end}}' "$NETWORK" | xargs -r docker rm -f >/dev/null
+    docker network rm "$NETWORK" >/dev/null
+  fi
+  docker network create --subnet "$SUBNET" "$NETWORK" >/dev/null
+  echo "network $NETWORK: $SUBNET"
+fi
+
+# The settings a container is made with; one that differs (another checkout's cache, an
+# address changed in the inventory) makes the container anew. Its volumes are kept.
+wanted_settings() {  # ADDRESS KIND
+  echo "address=$1 cache=$([ "$2" = node ] && echo "$HOST_CACHE") image=$IMAGE"
+}
+
+start_container() {  # NAME ADDRESS GPUS KIND
+  local name="$1" address="$2" gpus="$3" kind="$4" state settings
+  local args=(--network "$NETWORK" --ip "$address" -v "$SHARED_VOLUME:/srv/galaxy")
+  settings="$(wanted_settings "$address" "$kind")"
+  if [ "$kind" = head ]; then
+    args+=(-p "${BIND_ADDR}:${HTTP_PORT}:${HTTP_PORT}")
+  else
+    args+=(-v "${name}-docker:/var/lib/docker" -v "${HOST_CACHE}:/var/cache/gxnb-host:ro")
+    mkdir -p "$FAKE_GPUS"
+    for ((i = 0; i < gpus; i++)); do
+      [ -c "$FAKE_GPUS/nvidia$i" ] || mknod -m 0666 "$FAKE_GPUS/nvidia$i" c 195 "$i"
+      args+=(--device "$FAKE_GPUS/nvidia$i:/dev/nvidia$i")
+    done
+  fi
+  state="$(docker inspect -f '{{.State.Status}}' "$name" 2>/dev/null || true)"
+  if [ -n "$state" ] && [ "$(docker inspect -f '{{index .Config.Labels "gxnb.local.settings"}}' "$name")" != "$settings" ]; then
+    echo "$name: made with other settings, making it anew (volumes kept)"
+    docker rm -f "$name" >/dev/null
+    state=""
+  fi
+  case "$state" in
+    running) echo "$name: running" ;;
+    "")
+      echo "$name: creating ($kind, $address$([ "$gpus" -gt 0 ] && echo ", $gpus fake GPUs"))"
+      docker run -d --name "$name" --hostname "$name" --label "gxnb.local.settings=$settings" \
+        --cap-add ALL --cap-drop SYS_RESOURCE \
+        --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+        --security-opt systempaths=unconfined \
+        --device /dev/fuse --device-cgroup-rule 'a *:* rwm' --cgroupns=private \
+        --tmpfs /run --tmpfs /run/lock --stop-signal SIGRTMIN+3 \
+        "${args[@]}" "$IMAGE" /sbin/init >/dev/null ;;
+    *) echo "$name: $state, starting"; docker start "$name" >/dev/null ;;
+  esac
+}
+
+wait_for_systemd() {  # NAME
+  local s=""
+  for i in $(seq 1 60); do
+    s="$(docker exec "$1" systemctl is-system-running 2>/dev/null || true)"
+    case "$s" in running|degraded) echo "$1: systemd $s after ${i}s"; return 0 ;; esac
+    sleep 1
+  done
+  echo "$1: systemd did not come up (state: ${s:-unknown})" >&2
+  docker exec "$1" systemctl --failed --no-pager >&2 || true
+  return 1
+}
+
+names=()
+for entry in $GXNB_FACT_LOCAL_CONTAINERS; do
+  IFS=: read -r name address gpus kind <<< "$entry"
+  start_container "$name" "$address" "$gpus" "$kind"
+  names+=("$name")
+done
+for name in "${names[@]}"; do wait_for_systemd "$name"; done

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Notebooks launched at once across the cluster's job nodes: seconds from the launch call to
+JupyterLab's 200 through nginx (median and p95) for 1, 4 and 8 sessions, and the memory an idle
+session holds on its node. Each session is shut down as soon as it answers, so launches beyond
+the cluster's GPUs (2 nodes x 2 GPUs locally) wait in Slurm for a freed one: their figure
+includes that wait.
+
+    .venv/bin/python tests/benchmarks/cluster_scaling.py [--counts 1 4 8]
+
+Needs the local deployment (make deploy-local).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import pathlib
+import statistics
+import sys
+import time
+
+import requests
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+
+from tests.support import galaxy_it, local_cluster  # noqa: E402
+
+
+def launch_and_time(endpoints: dict, api_key: str, hold: float) -> float:
+    start = time.monotonic()
+    gi, _history_id, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], api_key)
+    ep = galaxy_it.wait_for_entry_point(gi, job_id, timeout=900, progress=None)
+    base = endpoints["galaxy_url"].rstrip("/") + ep["target_path"]
+    galaxy_it.wait_for_http_200(base + "lab", timeout=300)
+    elapsed = time.monotonic() - start
+    time.sleep(hold)  # idle, so that the memory of running sessions can be read
+    requests.post(base + "api/shutdown", timeout=30)
+    galaxy_it.wait_for_job(gi, job_id, timeout=180)
+    return elapsed
+
+
+def idle_session_memory_mib() -> list[float]:
+    """Memory of each running session container on the job nodes (docker stats), MiB."""
+    sizes = []
+    for node in local_cluster.job_nodes():
+        out = local_cluster.run(node, "docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}",
+                                *local_cluster.job_containers(node), check=False)  # fmt: skip
+        for line in out.splitlines():
+            used = line.split()[1]
+            value, unit = float(used.rstrip("GiBMk")), used.lstrip("0123456789.")
+            sizes.append(value * {"GiB": 1024, "MiB": 1, "kB": 1 / 1024, "KiB": 1 / 1024}.get(unit, 1))
+    return sizes
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--hold", type=float, default=20, help="seconds a session stays open once it answers")
+    args = parser.parse_args()
+    endpoints = galaxy_it.load_endpoints()
+    _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])
+    for count in args.counts:
+        print(f"{count} at once: launching ...", flush=True)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
+            futures = [pool.submit(launch_and_time, endpoints, key, args.hold) for _ in range(count)]
+            time.sleep(min(args.hold, 10) + 15)
+            memory = idle_session_memory_mib()
+            times = [f.result() for f in futures]
+        memory_text = (f"idle session memory median {statistics.median(memory):.0f} MiB over {len(memory)}"
+                       if memory else "no session open when memory was read")  # fmt: skip
+        print(f"{count} at once: launch -> JupyterLab 200 median {statistics.median(times):.1f} s, "
+              f"p95 {p95(times):.1f} s, max {max(times):.1f} s; {memory_text}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The local cluster as Slurm sees it: two job nodes with two (fake) GPUs each; GPU trainings get
+one GPU each, never the same one twice, and a job beyond the GPUs waits for one to free up.
+These run first of the end-to-end tests (no session holds a GPU yet)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from bioblend.galaxy import GalaxyInstance
+
+from tests.support import galaxy_it, local_cluster
+
+pytestmark = pytest.mark.e2e
+
+TRAINING_TOOL_ID = "run_jupyter_job"
+# Holds its GPU until a given time, so that the test sees all trainings at once; records what
+# the container was given.
+HOLDING_SCRIPT = """\
+import os, time
+with open("gpu.txt", "w") as f:
+    f.write(os.environ.get("CUDA_VISIBLE_DEVICES", "") + " " + os.environ.get("SLURM_JOB_GPUS", ""))
+while time.time() < {release_at}:
+    time.sleep(1)
+"""
+
+
+@pytest.fixture(scope="module")
+def user():
+    endpoints = galaxy_it.load_endpoints()
+    _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])
+    return GalaxyInstance(endpoints["galaxy_url"], key=key), GalaxyInstance(endpoints["galaxy_url"],
+                                                                            key=endpoints["admin_api_key"])
+
+
+def node_lines() -> dict[str, tuple[str, str]]:
+    """sinfo per node: name -> (state, generic resources)."""
+    out = local_cluster.slurm("sinfo", "-h", "-N", "-o", "%N %T %G")
+    return {name: (state, gres) for name, state, gres in (line.split() for line in out.splitlines())}
+
+
+def test_sinfo_shows_both_job_nodes_idle_with_two_gpus():
+    nodes = node_lines()
+    assert sorted(nodes) == local_cluster.job_nodes(), nodes
+    for name, (state, gres) in nodes.items():
+        assert state == "idle", (name, state)
+        assert gres.split("(")[0] == f"gpu:{local_cluster.containers()[name]['gpus']}" == "gpu:2", (name, gres)
+
+
+def allocated_gpu(slurm_job_id: str) -> tuple[str, str]:
+    """(node, GPU index) Slurm gave a running job (scontrol's GRES=gpu:1(IDX:N))."""
+    detail = local_cluster.slurm("scontrol", "show", "job", "-d", slurm_job_id)
+    node = detail.split(" Nodes=")[1].split()[0]
+    index = detail.split("(IDX:")[1].split(")")[0]
+    return node, index
+
+
+def test_four_gpu_trainings_get_four_distinct_gpus_and_a_fifth_waits(user):
+    gi, admin = user
+    history = gi.histories.create_history(name="four GPUs")
+    release_at = int(time.time()) + 150
+    script = galaxy_it.paste_dataset(gi, history["id"], HOLDING_SCRIPT.format(release_at=release_at), "hold.py")
+    jobs = [gi.tools.run_tool(history["id"], TRAINING_TOOL_ID, {"select_file": {"src": "hda", "id": script}})
+            ["jobs"][0]["id"] for _ in range(5)]  # fmt: skip
+
+    # Galaxy's external id of each job is its Slurm job id; four run, the fifth waits for a GPU.
+    deadline = time.monotonic() + 120
+    while time.time() < release_at - 15 and time.monotonic() < deadline:
+        external = {job: admin.jobs.show_job(job, full_details=True).get("external_id") for job in jobs}
+        if all(external.values()):
+            queue = local_cluster.slurm("squeue", "-h", "-j", ",".join(external.values()), "-o", "%i %T %r")
+            states = {i: (state, reason) for i, state, reason in (line.split(None, 2) for line in queue.splitlines())}
+            running = [i for i, (state, _) in states.items() if state == "RUNNING"]
+            pending = [i for i, (state, _) in states.items() if state == "PENDING"]
+            if len(running) == 4 and len(pending) == 1:
+                break
+        time.sleep(2)
+    else:
+        pytest.fail(f"never 4 running + 1 pending before the release: {external}, squeue: {queue!r}")
+    assert states[pending[0]][1] == "Resources", states
+    assert all(i.isdigit() for i in external.values()), external
+
+    gpus = {i: allocated_gpu(i) for i in running}
+    assert len(set(gpus.values())) == 4, gpus  # four distinct (node, GPU index) pairs
+    assert {node for node, _ in gpus.values()} == set(local_cluster.job_nodes()), gpus
+
+    # Each container was given its own index only (these nodes have no NVIDIA runtime: the
+    # allocation arrives as the environment).
+    seen = {}
+    while len(seen) < 4 and time.time() < release_at - 5:
+        for node in local_cluster.job_nodes():
+            for container, slurm_id in local_cluster.job_containers(node).items():
+                if slurm_id in gpus and slurm_id not in seen:
+                    env = local_cluster.run(node, "docker", "exec", container, "printenv", "CUDA_VISIBLE_DEVICES",
+                                            check=False).strip()  # fmt: skip
+                    if env:
+                        seen[slurm_id] = (node, env)
+        time.sleep(1)
+    assert seen == gpus, (seen, gpus)
+
+    # After the release the four end and the fifth runs on a freed GPU.
+    for job in jobs:
+        assert galaxy_it.wait_for_job(gi, job, timeout=420) == "ok", admin.jobs.show_job(job, full_details=True)
+
+
+def test_stopping_a_session_leaves_no_container_on_its_node(user):
+    """Stopping a notebook in Galaxy cancels its Slurm job; the node's epilog removes the container
+    (Docker runs it outside the job's cgroup: Galaxy issue 13511)."""
+    gi, admin = user
+    endpoints = galaxy_it.load_endpoints()
+    session = galaxy_it.start_session(endpoints, gi.key)
+    slurm_id = admin.jobs.show_job(session.job_id, full_details=True)["external_id"]
+    node = local_cluster.slurm("squeue", "-h", "-j", slurm_id, "-o", "%N").strip()
+    assert slurm_id in local_cluster.job_containers(node).values(), (node, slurm_id)
+    gi.jobs.cancel_job(session.job_id)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if slurm_id not in local_cluster.job_containers(node).values() and not running(slurm_id):
+            break
+        time.sleep(2)
+    else:
+        pytest.fail(f"job {slurm_id} on {node}: containers {local_cluster.job_containers(node)}, "
+                    f"squeue {running(slurm_id)!r}")
+    assert requests.get(session.url + "lab", timeout=30).status_code != 200
+
+
+def running(slurm_id: str) -> str:
+    """The job's line in squeue while it is pending or running ('' once it has ended)."""
+    return local_cluster.run(local_cluster.head(), "squeue", "-h", "-j", slurm_id, check=False).strip()
+
+
+def restart_galaxy() -> None:
+    """Restart every Galaxy process on the head (as a configuration change does) and wait for its API."""
+    local_cluster.run(local_cluster.head(), "systemctl", "restart", "galaxy.target", timeout=300)
+    galaxy_it.wait_for_http_200(galaxy_it.load_endpoints()["galaxy_url"] + "/api/version", timeout=240)
+
+
+def test_a_session_and_a_training_survive_a_galaxy_restart(user):
+    """Slurm, not Galaxy, runs the jobs: after a restart the session answers at the same URL, what
+    it leaves in outputs/ returns to the history, and the training completes."""
+    gi, admin = user
+    endpoints = galaxy_it.load_endpoints()
+    session = galaxy_it.start_session(endpoints, gi.key)
+    release_at = int(time.time()) + 120
+    script = galaxy_it.paste_dataset(gi, session.history_id, HOLDING_SCRIPT.format(release_at=release_at), "hold.py")
+    training = gi.tools.run_tool(session.history_id, TRAINING_TOOL_ID,
+                                 {"select_file": {"src": "hda", "id": script}})["jobs"][0]["id"]  # fmt: skip
+    deadline = time.monotonic() + 90
+    while gi.jobs.show_job(training)["state"] != "running" and time.monotonic() < deadline:
+        time.sleep(2)
+    assert gi.jobs.show_job(training)["state"] == "running"
+
+    restart_galaxy()
+
+    assert "JupyterLab" in galaxy_it.wait_for_http_200(session.url + "lab", timeout=30).text
+    marker = f"after restart {time.time()}"
+    saved = session.api("PUT", "api/contents/outputs/after_restart.txt",
+                        json={"type": "file", "format": "text", "content": marker})  # fmt: skip
+    assert saved.status_code in (200, 201), saved.text
+    assert session.api("POST", "api/shutdown").status_code in (200, 204)
+    assert galaxy_it.wait_for_job(gi, session.job_id, timeout=180) == "ok"
+    assert galaxy_it.wait_for_job(gi, training, timeout=300) == "ok", admin.jobs.show_job(training, full_details=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        contents = gi.histories.show_history(session.history_id, contents=True, details="all")
+        returned = [d for d in contents if d["name"].startswith("after_restart") and d["state"] == "ok"]
+        if returned:
+            break
+        time.sleep(2)
+    else:
+        pytest.fail(f"outputs/after_restart.txt not in the history: {[d['name'] for d in contents]}")
+    text = gi.datasets.download_dataset(returned[0]["id"], require_ok_state=True)
+    assert marker in (text.decode() if isinstance(text, bytes) else text)
+
+
+def test_a_container_a_job_leaves_running_is_removed_when_the_job_ends():
+    """The case of Galaxy issue 13511: a job that starts a container and ends without stopping it
+    (here detached, as any crash of the job script leaves it). The node's epilog removes it."""
+    facts = local_cluster.facts()
+    node = local_cluster.job_nodes()[0]
+    image = galaxy_it.load_endpoints()["notebook_image"]
+    submit = (f"cd /tmp && sbatch --parsable -w {node} -o /dev/null --wrap='docker run -d "
+              f"--label {facts['job_container_label']}=$SLURM_JOB_ID {image} sleep 600'")
+    slurm_id = local_cluster.run(local_cluster.head(), "su", "galaxy", "-s", "/bin/bash", "-c", submit).strip()
+    deadline = time.monotonic() + 60
+    left = local_cluster.job_containers
+    while time.monotonic() < deadline and (running(slurm_id) or slurm_id in left(node).values()):
+        time.sleep(1)
+    assert not running(slurm_id)
+    assert slurm_id not in local_cluster.job_containers(node).values()
+    log = local_cluster.run(node, "journalctl", "-t", "slurm-epilog", "--no-pager")
+    assert f"job {slurm_id}: removed its containers" in log, log[-1000:]

@@ -1,0 +1,41 @@
+"""Secrets never reach the deployment's logs: the Ansible output of `make deploy-local` (kept by
+`make test` in .deploy-local/test-results) holds none of the generated secrets nor the admin
+API key, and neither do the processes' command lines on the cluster's hosts."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.support import galaxy_it, local_cluster
+
+pytestmark = pytest.mark.e2e
+
+STATE = REPO / ".deploy-local"
+
+
+def secrets() -> dict[str, str]:
+    values = yaml.safe_load((STATE / "secrets.yml").read_text())
+    values["admin_api_key"] = galaxy_it.load_endpoints()["admin_api_key"]
+    assert all(len(v) >= 16 for v in values.values()), "a secret too short to look for"
+    return values
+
+
+def test_deploy_logs_hold_no_secret():
+    logs = sorted((STATE / "test-results").glob("deploy-*.log"))
+    if not logs:
+        pytest.skip("no deploy log kept (run through `make test`)")
+    for log in logs:
+        text = log.read_text(errors="replace")
+        assert "PLAY RECAP" in text, f"{log} is not a deploy log"
+        leaked = [name for name, value in secrets().items() if value in text]
+        assert leaked == [], f"{log.name} shows {leaked}"
+
+
+def test_no_process_on_the_cluster_has_a_secret_in_its_arguments():
+    for host in local_cluster.containers():
+        arguments = local_cluster.run(host, "ps", "-eo", "args", "--no-headers")
+        leaked = [name for name, value in secrets().items() if value in arguments]
+        assert leaked == [], f"{host}: {leaked} in a process's arguments"
+
