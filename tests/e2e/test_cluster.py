@@ -59,7 +59,7 @@ def allocated_gpu(slurm_job_id: str) -> tuple[str, str]:
 def test_four_gpu_trainings_get_four_distinct_gpus_and_a_fifth_waits(user):
     gi, admin = user
     history = gi.histories.create_history(name="four GPUs")
-    release_at = int(time.time()) + 150
+    release_at = int(time.time()) + 100
     script = galaxy_it.paste_dataset(gi, history["id"], HOLDING_SCRIPT.format(release_at=release_at), "hold.py")
     jobs = [gi.tools.run_tool(history["id"], TRAINING_TOOL_ID, {"select_file": {"src": "hda", "id": script}})
             ["jobs"][0]["id"] for _ in range(5)]  # fmt: skip
