@@ -196,3 +196,14 @@ def test_container_tools_are_submitted_to_slurm_with_their_cores_memory_and_time
 def test_other_tools_stay_on_the_cpu_destination_on_gpu_sites(tmp_path):
     out = dry_run(render_tpv(tmp_path, gpu_count=2), "cat1")
     assert "id: cpu_docker" in out, out
+
+
+def test_a_job_asking_for_more_gpus_than_a_node_has_is_refused_saying_why(tmp_path):
+    """Slurm would keep such a job pending for ever: TPV refuses it with the reason."""
+    from galaxy.jobs.mapper import JobMappingException
+
+    config_dir = render_tpv(tmp_path, gpu_count=2)
+    tools = config_dir / "tpv" / "tools.yml"
+    tools.write_text(tools.read_text().replace("gpus: 1", "gpus: 3", 1))
+    with pytest.raises(JobMappingException, match=r"asks for 3 GPU\(s\); the job nodes have at most 2 each"):
+        tpv("dry-run", "--job-conf", config_dir / "job_conf.yml", "--tool", "interactive_tool_ml_jupyter_notebook")

@@ -4,6 +4,7 @@ message that names the variable and what is allowed."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -121,3 +122,28 @@ def test_production_example_without_vault_secrets_stops_in_preflight():
     assert "galaxy_admin_password" in out
     assert "galaxy_database_connection" in out
     assert "slurm_munge_key has 0 characters" in out  # the job nodes stop too
+
+
+def test_a_node_with_another_munge_key_fails_preflight_naming_it(tmp_path):
+    """munge refuses credentials between hosts with different keys: caught before any change,
+    without the keys in the output."""
+    inventory = tmp_path / "local"
+    shutil.copytree(REPO / "inventory" / "local", inventory)
+    controller_key, other_key = "the-controllers-munge-key-0123456789", "another-munge-key-0123456789abcdef"
+    with (inventory / "group_vars" / "gxnb_service.yml").open("a") as group_vars:
+        group_vars.write(f"\ngxnb_slurm_munge_key: {controller_key}\n")
+    (inventory / "host_vars").mkdir(exist_ok=True)
+    (inventory / "host_vars" / "gxnb-local-node2.yml").write_text(f"gxnb_slurm_munge_key: {other_key}\n")
+    args = [*PLAYBOOK, "-i", str(inventory), "ansible/site.yml", "--tags", "preflight", *LOCAL]
+    for key, value in GOOD.items():
+        if key != "gxnb_slurm_munge_key":
+            args += ["-e", f"{key}={value}"]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out[-3000:]
+    expected = "gxnb-local-node2: slurm_munge_key differs from the one of the controller gxnb-local-head"
+    assert expected in out, out[-3000:]
+    assert "gxnb-local-node1: slurm_munge_key differs" not in out
+    assert controller_key not in out and other_key not in out
+    assert "TASK [site_base : Base packages]" not in out
