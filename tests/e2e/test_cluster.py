@@ -161,17 +161,7 @@ def test_a_session_and_a_training_survive_a_galaxy_restart(user):
     assert session.api("POST", "api/shutdown").status_code in (200, 204)
     assert galaxy_it.wait_for_job(gi, session.job_id, timeout=180) == "ok"
     assert galaxy_it.wait_for_job(gi, training, timeout=300) == "ok", admin.jobs.show_job(training, full_details=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        contents = gi.histories.show_history(session.history_id, contents=True, details="all")
-        returned = [d for d in contents if d["name"].startswith("after_restart") and d["state"] == "ok"]
-        if returned:
-            break
-        time.sleep(2)
-    else:
-        pytest.fail(f"outputs/after_restart.txt not in the history: {[d['name'] for d in contents]}")
-    text = gi.datasets.download_dataset(returned[0]["id"], require_ok_state=True)
-    assert marker in (text.decode() if isinstance(text, bytes) else text)
+    assert marker in galaxy_it.wait_for_dataset_text(gi, session.history_id, "after_restart")
 
 
 def test_a_container_a_job_leaves_running_is_removed_when_the_job_ends():

@@ -3,7 +3,6 @@ gx-it-proxy, runs code over its websocket, and a file saved in outputs/ returns 
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -116,12 +115,4 @@ def test_kernel_runs_code_over_the_websocket_and_file_returns_to_history(session
     state = galaxy_it.wait_for_job(session.galaxy, session.job_id)
     assert state == "ok", session.galaxy.jobs.show_job(session.job_id, full_details=True)
 
-    deadline = time.monotonic() + 60
-    found = []
-    while time.monotonic() < deadline and not found:
-        contents = session.galaxy.histories.show_history(session.history_id, contents=True, details="all")
-        found = [d for d in contents if d["name"].startswith("e2e_result") and d["state"] == "ok"]
-        time.sleep(1)
-    assert found, [d["name"] for d in contents]
-    text = session.galaxy.datasets.download_dataset(found[0]["id"], require_ok_state=True)
-    assert marker in (text.decode() if isinstance(text, bytes) else text)
+    assert marker in galaxy_it.wait_for_dataset_text(session.galaxy, session.history_id, "e2e_result")

@@ -143,3 +143,17 @@ def paste_dataset(gi: GalaxyInstance, history_id: str, content: str, name: str, 
     state = wait_for_job(gi, fetched["jobs"][0]["id"])
     assert state == "ok", f"upload of {name} ended {state}"
     return fetched["outputs"][0]["id"]
+
+
+def wait_for_dataset_text(gi: GalaxyInstance, history_id: str, name_prefix: str, timeout: float = 60) -> str:
+    """The text of the first ready dataset whose name starts with name_prefix (what a session left in outputs/)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        contents = gi.histories.show_history(history_id, contents=True, details="all")
+        found = [d for d in contents if d["name"].startswith(name_prefix) and d["state"] == "ok"]
+        if found:
+            text = gi.datasets.download_dataset(found[0]["id"], require_ok_state=True)
+            return text.decode() if isinstance(text, bytes) else text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no ready {name_prefix}* in the history: {[d['name'] for d in contents]}")
+        time.sleep(1)
