@@ -19,24 +19,10 @@ import statistics
 import sys
 import time
 
-import requests
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
+from tests.benchmarks.time_to_notebook import one_launch  # noqa: E402
 from tests.support import galaxy_it, local_cluster  # noqa: E402
-
-
-def launch_and_time(endpoints: dict, api_key: str, hold: float) -> float:
-    start = time.monotonic()
-    gi, _history_id, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], api_key)
-    ep = galaxy_it.wait_for_entry_point(gi, job_id, timeout=900, progress=None)
-    base = endpoints["galaxy_url"].rstrip("/") + ep["target_path"]
-    galaxy_it.wait_for_http_200(base + "lab", timeout=300)
-    elapsed = time.monotonic() - start
-    time.sleep(hold)  # idle, so that the memory of running sessions can be read
-    requests.post(base + "api/shutdown", timeout=30)
-    galaxy_it.wait_for_job(gi, job_id, timeout=180)
-    return elapsed
 
 
 def idle_session_memory_mib() -> list[float]:
@@ -67,10 +53,10 @@ def main() -> int:
     for count in args.counts:
         print(f"{count} at once: launching ...", flush=True)
         with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
-            futures = [pool.submit(launch_and_time, endpoints, key, args.hold) for _ in range(count)]
+            futures = [pool.submit(one_launch, endpoints, key, args.hold) for _ in range(count)]
             time.sleep(min(args.hold, 10) + 15)
             memory = idle_session_memory_mib()
-            times = [f.result() for f in futures]
+            times = [f.result()[0] for f in futures]
         memory_text = (f"idle session memory median {statistics.median(memory):.0f} MiB over {len(memory)}"
                        if memory else "no session open when memory was read")  # fmt: skip
         print(f"{count} at once: launch -> JupyterLab 200 median {statistics.median(times):.1f} s, "

@@ -25,17 +25,19 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from tests.support import galaxy_it, local_cluster  # noqa: E402
 
 
-def one_launch(endpoints: dict, api_key: str) -> tuple[float, str]:
-    """Seconds to JupyterLab's 200 through Galaxy, and the job node the session ran on."""
+def one_launch(endpoints: dict, api_key: str, hold: float = 0) -> tuple[float, str]:
+    """Seconds to JupyterLab's 200 through Galaxy, and the job node the session ran on; the session
+    stays open `hold` seconds more before it is shut down."""
     start = time.monotonic()
     gi, _history_id, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], api_key)
-    ep = galaxy_it.wait_for_entry_point(gi, job_id, timeout=300, progress=None)
+    ep = galaxy_it.wait_for_entry_point(gi, job_id, timeout=900, progress=None)
     url = endpoints["galaxy_url"].rstrip("/") + ep["target_path"] + "lab"
     galaxy_it.wait_for_http_200(url, timeout=300)
     elapsed = time.monotonic() - start
     admin = GalaxyInstance(endpoints["galaxy_url"], key=endpoints["admin_api_key"])
     slurm_id = admin.jobs.show_job(job_id, full_details=True)["external_id"]
     node = local_cluster.slurm("squeue", "-h", "-j", slurm_id, "-o", "%N").strip()
+    time.sleep(hold)
     requests.post(endpoints["galaxy_url"].rstrip("/") + ep["target_path"] + "api/shutdown", timeout=30)
     galaxy_it.wait_for_job(gi, job_id, timeout=120)
     return elapsed, node
