@@ -59,13 +59,15 @@ def allocated_gpu(slurm_job_id: str) -> tuple[str, str]:
 def test_four_gpu_trainings_get_four_distinct_gpus_and_a_fifth_waits(user):
     gi, admin = user
     history = gi.histories.create_history(name="four GPUs")
-    release_at = int(time.time()) + 100
+    # Slurm names a pending job's reason on its next scheduling pass (at most a minute:
+    # sched_interval), so the hold leaves time for that.
+    release_at = int(time.time()) + 130
     script = galaxy_it.paste_dataset(gi, history["id"], HOLDING_SCRIPT.format(release_at=release_at), "hold.py")
     jobs = [gi.tools.run_tool(history["id"], TRAINING_TOOL_ID, {"select_file": {"src": "hda", "id": script}})
             ["jobs"][0]["id"] for _ in range(5)]  # fmt: skip
 
     # Galaxy's external id of each job is its Slurm job id; four run, the fifth waits for a GPU.
-    deadline = time.monotonic() + 120
+    deadline, queue = time.monotonic() + 150, ""
     while time.time() < release_at - 15 and time.monotonic() < deadline:
         external = {job: admin.jobs.show_job(job, full_details=True).get("external_id") for job in jobs}
         if all(external.values()):
@@ -77,7 +79,7 @@ def test_four_gpu_trainings_get_four_distinct_gpus_and_a_fifth_waits(user):
                 break
         time.sleep(2)
     else:
-        pytest.fail(f"never 4 running + 1 pending before the release: {external}, squeue: {queue!r}")
+        pytest.fail(f"never 4 running + 1 pending (with a reason) before the release: {external}, squeue: {queue!r}")
     assert states[pending[0]][1] == "Resources", states
     assert all(i.isdigit() for i in external.values()), external
 
