@@ -9,7 +9,8 @@ H5 inputs are checked before anything is uploaded (HDF5 content; paths relative 
 notebook's folder, without '..', of letters, digits and . _ - / only, as the job links
 them under these paths), then sent with Galaxy's chunked, resumable (tus) upload with a
 progress bar. A job that fails raises RemoteJobFailed carrying the end of its stderr: it is
-never reported as a success.
+never reported as a success. A job Galaxy paused (a failed input, a full storage quota) raises
+RemoteJobPaused at once instead of waiting for ever; wait(timeout=...) bounds any wait.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from pathlib import Path, PurePosixPath
 UPLOAD_CHUNK_BYTES = 64 * 1024 * 1024
 TERMINAL_OK = {"ok", "skipped"}
 TERMINAL_FAILED = {"error", "failed", "deleted", "deleting", "stopped"}
+PAUSED = "paused"  # runs only once the user resumes it: waiting would never end
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # The characters run_jupyter_job keeps in its "paths the code opens" (its sanitizer drops the
 # others silently, and ',' separates paths): an H5 path must consist of these only.
 PATH_CHARACTERS = re.compile(r"[A-Za-z0-9._/-]+")
 
-__all__ = ["RemoteJob", "RemoteJobError", "RemoteJobFailed", "run_script_job", "submit_script_job"]
+__all__ = ["RemoteJob", "RemoteJobError", "RemoteJobFailed", "RemoteJobPaused", "run_script_job", "submit_script_job"]
 
 
 class RemoteJobError(ValueError):
@@ -42,6 +44,19 @@ class RemoteJobFailed(RuntimeError):
     def __init__(self, job_id: str, state: str, stderr: str):
         self.job_id, self.state, self.stderr = job_id, state, stderr
         super().__init__(f"Galaxy job {job_id} ended in state '{state}'. End of its stderr:\n{stderr}")
+
+
+class RemoteJobPaused(RemoteJobFailed):
+    """Galaxy paused the job: it does not run until it is resumed. `info` holds Galaxy's reason."""
+
+    def __init__(self, job_id: str, info: str):
+        self.job_id, self.state, self.stderr, self.info = job_id, PAUSED, "", info
+        RuntimeError.__init__(
+            self,
+            f"Galaxy job {job_id} is paused{f' ({info})' if info else ''}: Galaxy pauses a job when one of its "
+            "inputs failed or your storage quota is full. Fix that, resume the job from the history's "
+            "menu ('Resume paused jobs'), then call wait() again.",
+        )
 
 
 def is_hdf5(path: Path) -> bool:
@@ -226,7 +241,8 @@ class RemoteJob:
         return "\n".join(text.splitlines()[-tail_lines:])
 
     def wait(self, timeout: float | None = None, progress: bool = True, poll_s: float = 2.0) -> RemoteJob:
-        """Block until the job ends: returns self on success, raises RemoteJobFailed otherwise."""
+        """Block until the job ends: returns self on success, raises RemoteJobFailed otherwise
+        (RemoteJobPaused for a paused job), TimeoutError after timeout seconds."""
         check_number("timeout", timeout, optional=True)
         check_number("poll_s", poll_s, above=True)
         from tqdm.auto import tqdm
@@ -242,6 +258,9 @@ class RemoteJob:
                     return self
                 if state in TERMINAL_FAILED:
                     raise RemoteJobFailed(self.job_id, state, self.stderr())
+                if state == PAUSED:
+                    details = self.gi.jobs.show_job(self.job_id, full_details=True)
+                    raise RemoteJobPaused(self.job_id, (details.get("info") or "").strip())
                 if deadline is not None and time.monotonic() > deadline:
                     waited = time.monotonic() - start
                     raise TimeoutError(f"Galaxy job {self.job_id} still '{state}' after {waited:.0f} s")

@@ -13,7 +13,10 @@
   its real input signature (Keras 3 models, scikit-learn estimators and pipelines,
   PyTorch modules when torch is in use); NumPy arrays and pandas DataFrames go to
   outputs.h5; the working folder is zipped (workdir.zip).
-- Code that raises ends the job with exit status 1 and the traceback on stderr.
+- Code that raises ends the job with exit status 1 and the traceback on stderr; a `!shell`
+  line that fails does too (as `set -e` would), naming the command and its status.
+  `sys.exit(0)` / `exit()` end the code early as a success (what it made is exported);
+  `sys.exit(N)` ends the job with status N.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import re
 import sys
 import tempfile
 import traceback
+import warnings
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -197,28 +201,74 @@ def load_code(script: Path) -> list[str]:
 
 
 def run_code(cells: list[str], namespace_file: str) -> dict:
+    """Run the cells in order in one IPython shell; returns the code's namespace.
+
+    Raises CodeFailed (with the job's exit status) when a cell raises, a `!shell` line fails or
+    the code calls sys.exit / exit with a non-zero status; with status 0 the rest is skipped."""
     from IPython.core.interactiveshell import InteractiveShell
 
     class BatchShell(InteractiveShell):
         def enable_gui(self, gui=None):
             """No GUI in a batch job: `%matplotlib inline` and friends are accepted, plots need savefig."""
 
+        def system(self, cmd):
+            """A `!cmd` line; in a batch job one that fails stops the code (a notebook only shows it)."""
+            super().system(cmd)
+            status = self.user_ns.get("_exit_code", 0)
+            if status:
+                raise ShellCommandFailed(f"shell command {cmd!r} exited with status {status}")
+
+        def showtraceback(self, exc_tuple=None, *args, **kwargs):
+            # sys.exit() is how a script ends early, and a failed shell line has printed its own
+            # error: neither needs IPython's traceback (run_code reports both in one line).
+            if (exc_tuple or sys.exc_info())[0] in (SystemExit, ShellCommandFailed):
+                return
+            super().showtraceback(exc_tuple, *args, **kwargs)
+
     shell = BatchShell.instance()
     shell.run_line_magic("colors", "nocolor")  # plain tracebacks in the job's log
+    warnings.filterwarnings("ignore", message="To exit: use 'exit'")  # IPython's hint after sys.exit()
     shell.user_ns["__file__"] = namespace_file
+    # As in a Python script, exit() / quit() end the code at once, exit(N) with status N.
+    shell.user_ns["exit"] = shell.user_ns["quit"] = sys.exit
     for number, cell in enumerate(cells, 1):
         if not cell.strip():
             continue
         result = shell.run_cell(cell, store_history=True)
         error = result.error_before_exec or result.error_in_exec
+        if isinstance(error, SystemExit):
+            status = exit_status(error.code)
+            if status:
+                raise CodeFailed(f"cell {number} of the script ended it with sys.exit({error.code!r})", status)
+            log(f"cell {number} of the script ended it with sys.exit({error.code!r}): later cells skipped")
+            break
+        if isinstance(error, ShellCommandFailed):
+            raise CodeFailed(f"cell {number} of the script: {error}")
         if error is not None:
             formatted = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             raise CodeFailed(f"cell {number} of the script raised:\n{formatted}")
     return shell.user_ns
 
 
+def exit_status(code) -> int:
+    """The exit status Python gives sys.exit(code): None -> 0, an int as it is, anything else -> 1.
+
+    A status outside 0-255 would wrap around (256 would read as success): it becomes 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code if 0 <= code <= 255 else 1
+    return 1
+
+
 class CodeFailed(Exception):
-    pass
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
+
+class ShellCommandFailed(Exception):
+    """A `!shell` line of the code exited with a non-zero status."""
 
 
 # ---------------------------------------------------------------- outputs
@@ -465,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         namespace = run_code(cells, str(workdir / args.script.name))
     except CodeFailed as exc:
         log(str(exc))
-        return 1
+        return exc.status
     for line in export_models(namespace, outdir):
         log(f"exported {line}")
     arrays = save_arrays(namespace, outdir / "outputs.h5")

@@ -92,6 +92,41 @@ def test_a_script_that_raises_fails_the_job_with_its_traceback(image, job):
     assert not (job / "out" / "workdir.zip").exists()
 
 
+def test_sys_exit_0_ends_the_script_early_and_its_work_still_returns(image, job):
+    (job / "early.ipynb").write_text(notebook([
+        "import numpy as np\nscores = np.arange(3)\nopen('made.txt', 'w').write('kept')\n",
+        "import sys\nsys.exit(0)\nopen('after.txt', 'w').write('never')\n",
+        "open('later_cell.txt', 'w').write('never')\n",
+    ]))  # fmt: skip
+    out = run_job(image, job, "early.ipynb")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "cell 2 of the script ended it with sys.exit(0): later cells skipped" in out.stderr
+    with zipfile.ZipFile(job / "out" / "workdir.zip") as zf:
+        assert sorted(zf.namelist()) == ["made.txt"]
+    assert (job / "out" / "outputs.h5").is_file()
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "message"),
+    [("import sys\nsys.exit(3)\n", 3, "cell 1 of the script ended it with sys.exit(3)"),
+     ("exit(4)\n", 4, "cell 1 of the script ended it with sys.exit(4)"),
+     ("!echo listing && false\nprint('after the failed line')\n", 1,
+      "cell 1 of the script: shell command 'echo listing && false' exited with status 1")],
+)  # fmt: skip
+def test_the_scripts_exit_status_and_a_failing_shell_line_fail_the_job(image, job, code, status, message):
+    (job / "fails.py").write_text(code)
+    out = run_job(image, job, "fails.py")
+    assert out.returncode == status, out.stderr[-3000:]
+    assert message in out.stderr, out.stderr[-3000:]
+    assert "after the failed line" not in out.stdout and "Traceback" not in out.stderr
+
+
+def test_a_shell_line_allowed_to_fail_does_not_fail_the_job(image, job):
+    (job / "tolerant.py").write_text("!false || true\nprint('went on')\n")
+    out = run_job(image, job, "tolerant.py")
+    assert out.returncode == 0 and "went on" in out.stdout, out.stderr[-3000:]
+
+
 def test_a_local_path_without_a_matching_input_is_named(image, job):
     (job / "train.py").write_text("print('never runs')\n")
     out = run_job(image, job, "train.py", "--local-path", "data/validation.h5")

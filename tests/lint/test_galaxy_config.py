@@ -207,3 +207,39 @@ def test_a_job_asking_for_more_gpus_than_a_node_has_is_refused_saying_why(tmp_pa
     tools.write_text(tools.read_text().replace("gpus: 1", "gpus: 3", 1))
     with pytest.raises(JobMappingException, match=r"asks for 3 GPU\(s\); the job nodes have at most 2 each"):
         tpv("dry-run", "--job-conf", config_dir / "job_conf.yml", "--tool", "interactive_tool_ml_jupyter_notebook")
+
+
+class TrainingInput:
+    """An H5 dataset as the tool's command template sees it: its name and, as text, its path."""
+
+    def __init__(self, name: str, path: str):
+        self.element_identifier, self.path = name, path
+
+    def __str__(self) -> str:
+        return self.path
+
+
+def test_a_dataset_name_reaches_the_training_command_as_one_harmless_argument(tmp_path):
+    """Dataset names are the user's free text: one with quotes, ';' or spaces must neither run a
+    command nor split into several arguments (Galaxy does not sanitize names)."""
+    from galaxy.util.template import fill_template
+
+    xml = render_template(TOOLS_DIR / "training" / "run_jupyter_job.xml.j2", **TOOL_VARS)
+    command = etree.fromstring(xml.encode()).findtext("command")
+    names = ["x'; touch crossed; echo '.h5", "my data (2).h5", "$(touch crossed).h5", "train.h5"]
+    datasets = [TrainingInput(name, f"/data/dataset_{i}.dat") for i, name in enumerate(names)]
+    rendered = fill_template(command, context={"select_file": "/data/script.txt", "ml_h5_datasets": datasets,
+                                               "ml_h5_dataset_paths": ""})  # fmt: skip
+    rendered = rendered.replace("\n", " ")  # as Galaxy's tool evaluator joins the command's lines
+    stub = tmp_path / "bin" / "python"  # prints the runner's arguments, one per line
+    stub.parent.mkdir()
+    stub.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\"\n")
+    stub.chmod(0o755)
+    result = subprocess.run(["bash", "-c", rendered], cwd=tmp_path, capture_output=True, text=True,
+                            env={"PATH": f"{stub.parent}:/usr/bin:/bin"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    arguments = result.stdout.splitlines()
+    data = [arguments[i + 1] for i, argument in enumerate(arguments) if argument == "--data"]
+    assert data == ["x___touch_crossed__echo__.h5=/data/dataset_0.dat", "my_data__2_.h5=/data/dataset_1.dat",
+                    "__touch_crossed_.h5=/data/dataset_2.dat", "train.h5=/data/dataset_3.dat"], arguments  # fmt: skip
+    assert not (tmp_path / "crossed").exists()

@@ -5,11 +5,12 @@ Galaxy. tests/e2e/test_remote_training.py runs the client against a real one."""
 from __future__ import annotations
 
 import math
+import time
 from types import SimpleNamespace
 
 import pytest
 from gxnb import remote
-from gxnb.remote import RemoteJob, RemoteJobError, RemoteJobFailed, run_script_job, submit_script_job
+from gxnb.remote import RemoteJob, RemoteJobError, RemoteJobFailed, RemoteJobPaused, run_script_job, submit_script_job
 
 
 def h5(path, user_block: int = 0):
@@ -35,8 +36,9 @@ def notebook_folder(tmp_path, monkeypatch):
 class FakeGalaxy:
     """Records what the client asks of Galaxy; jobs go through the given states."""
 
-    def __init__(self, states=("queued", "running", "ok"), stderr="line 1\nline 2\nline 3"):
+    def __init__(self, states=("queued", "running", "ok"), stderr="line 1\nline 2\nline 3", info=""):
         self.calls = []
+        self.info = info
         self.states = list(states)
         self.stderr_text = stderr
         self.job_outputs = {}
@@ -59,7 +61,7 @@ class FakeGalaxy:
 
     def show_job(self, job_id, full_details=False):
         if full_details:
-            return {"tool_stderr": self.stderr_text}
+            return {"tool_stderr": self.stderr_text, "info": self.info}
         state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
         return {"state": state, "outputs": self.job_outputs}
 
@@ -250,6 +252,26 @@ def test_wait_returns_the_job_once_it_is_ok():
     assert job.wait(progress=False, poll_s=0.001) is job
 
 
+def test_wait_reports_a_paused_job_at_once_with_what_to_do():
+    pytest.importorskip("tqdm")
+    gi = FakeGalaxy(states=["queued", "paused"], info="Execution of this dataset's job is paused because its input")
+    started = time.monotonic()
+    with pytest.raises(RemoteJobPaused) as error:
+        RemoteJob(gi, "h1", "j1").wait(progress=False, poll_s=0.001, timeout=10)  # without the check: TimeoutError
+    assert time.monotonic() - started < 5
+    assert isinstance(error.value, RemoteJobFailed) and error.value.state == "paused"
+    message = str(error.value)
+    assert message.startswith("Galaxy job j1 is paused (Execution of this dataset's job is paused"), message
+    assert "Resume paused jobs" in message and "storage quota" in message
+
+
+def test_wait_gives_up_after_its_timeout_naming_the_state():
+    pytest.importorskip("tqdm")
+    gi = FakeGalaxy(states=["queued"])
+    with pytest.raises(TimeoutError, match=r"Galaxy job j1 still 'queued' after \d+ s"):
+        RemoteJob(gi, "h1", "j1").wait(progress=False, timeout=0.05, poll_s=0.01)
+
+
 def test_stderr_gives_the_last_lines():
     job = RemoteJob(FakeGalaxy(stderr="a\nb\nc\n"), "h1", "j1")
     assert job.stderr(2) == "b\nc"
@@ -288,5 +310,6 @@ def test_download_refuses_an_output_name_that_is_not_a_file_name(tmp_path):
 
 
 def test_the_public_names_stay():
-    assert remote.__all__ == ["RemoteJob", "RemoteJobError", "RemoteJobFailed", "run_script_job", "submit_script_job"]
+    assert remote.__all__ == ["RemoteJob", "RemoteJobError", "RemoteJobFailed", "RemoteJobPaused", "run_script_job",
+                              "submit_script_job"]  # fmt: skip
     assert issubclass(RemoteJobError, ValueError) and issubclass(RemoteJobFailed, RuntimeError)

@@ -255,6 +255,15 @@ def test_a_notebooks_code_cells_run_in_order(tmp_path):
         runner.load_code(broken)
 
 
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [(None, 0), (0, 0), (3, 3), (255, 255), (256, 1), (-1, 1), (True, 1), ("diverged", 1), (2.0, 1)],
+)  # fmt: skip
+def test_the_jobs_exit_status_follows_sys_exit_and_never_wraps_to_success(code, status):
+    """As Python gives sys.exit(code), except that statuses outside 0-255 (256 would read as 0) are 1."""
+    assert runner.exit_status(code) == status
+
+
 # ---------------------------------------------------------------- what is exported
 
 
