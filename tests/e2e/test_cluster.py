@@ -183,3 +183,40 @@ def test_a_container_a_job_leaves_running_is_removed_when_the_job_ends():
     assert slurm_id not in local_cluster.job_containers(node).values()
     log = local_cluster.run(node, "journalctl", "-t", "slurm-epilog", "--no-pager")
     assert f"job {slurm_id}: removed its containers" in log, log[-1000:]
+
+
+def failure_text(gi: GalaxyInstance, admin: GalaxyInstance, job_id: str) -> str:
+    """What Galaxy tells the user about a failed job: the job's info and its outputs' messages."""
+    job = admin.jobs.show_job(job_id, full_details=True)
+    texts = [job.get("info") or ""]
+    for output in job.get("outputs", {}).values():
+        if output.get("src") == "hda":
+            texts.append(gi.datasets.show_dataset(output["id"]).get("misc_info") or "")
+    return "\n".join(t for t in texts if t)
+
+
+def test_a_lost_job_node_fails_its_job_saying_so_and_the_next_training_goes_to_a_node_that_is_up(user):
+    """Runs last here: the node comes back before the other end-to-end tests."""
+    gi, admin = user
+    history = gi.histories.create_history(name="node loss")
+    script = galaxy_it.paste_dataset(gi, history["id"], HOLDING_SCRIPT.format(release_at=int(time.time()) + 900),
+                                     "hold.py")  # fmt: skip
+    lost_job = gi.tools.run_tool(history["id"], TRAINING_TOOL_ID,
+                                 {"select_file": {"src": "hda", "id": script}})["jobs"][0]["id"]  # fmt: skip
+    lost_node = local_cluster.node_of(admin, lost_job)
+    try:
+        local_cluster.kill_node(lost_node)
+        # Slurm marks the node down after SlurmdTimeout without an answer; Galaxy fails the job.
+        assert galaxy_it.wait_for_job(gi, lost_job, timeout=240) == "error"
+        assert local_cluster.node_state(lost_node).startswith("down"), local_cluster.node_state(lost_node)
+        message = failure_text(gi, admin, lost_job)
+        assert f"The job node {lost_node} stopped answering while this job ran" in message, message
+
+        quick = galaxy_it.paste_dataset(gi, history["id"], HOLDING_SCRIPT.format(release_at=int(time.time()) + 40),
+                                        "quick.py")  # fmt: skip
+        next_job = gi.tools.run_tool(history["id"], TRAINING_TOOL_ID,
+                                     {"select_file": {"src": "hda", "id": quick}})["jobs"][0]["id"]  # fmt: skip
+        assert local_cluster.node_of(admin, next_job) != lost_node
+        assert galaxy_it.wait_for_job(gi, next_job, timeout=300) == "ok"
+    finally:
+        local_cluster.restore_node(lost_node)

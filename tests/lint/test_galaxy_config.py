@@ -191,6 +191,7 @@ def test_container_tools_are_submitted_to_slurm_with_their_cores_memory_and_time
     assert str(params["job_ncpus"]) == "2", params  # tools.yml: cores 2
     assert str(params["job_--mem"]) == "4096", params  # mem 4 (GB) in MiB
     assert params["job_time"] in ("12:00:00", 12 * 3600), params  # the printout reads as YAML 1.1 (base 60)
+    assert "job_--no-requeue" in params, params  # a job whose node is lost fails; Galaxy cannot follow a requeue
 
 
 def test_other_tools_stay_on_the_cpu_destination_on_gpu_sites(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
+import time
 
 from scripts import service_facts
 
@@ -51,3 +52,41 @@ def job_containers(host: str) -> dict[str, str]:
     out = run(host, "docker", "ps", "-a", "--filter", f"label={label}",
               "--format", f'{{{{.Names}}}} {{{{.Label "{label}"}}}}')  # fmt: skip
     return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+def node_of(admin, galaxy_job_id: str, timeout: float = 120) -> str:
+    """The job node Slurm runs a Galaxy job on (its external id is the Slurm job id), once it runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        slurm_id = admin.jobs.show_job(galaxy_job_id, full_details=True).get("external_id")
+        if slurm_id:
+            line = slurm("squeue", "-h", "-j", slurm_id, "-o", "%T %N").split()
+            if line and line[0] == "RUNNING":
+                return line[1]
+        time.sleep(1)
+    raise TimeoutError(f"Galaxy job {galaxy_job_id} not running in Slurm after {timeout} s")
+
+
+def node_state(node: str) -> str:
+    """Slurm's state of a node, as sinfo prints it (idle, mixed, down*, ...)."""
+    return slurm("sinfo", "-h", "-n", node, "-o", "%T").strip()
+
+
+def wait_for_node_state(node: str, accepted: set[str], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while (state := node_state(node)) not in accepted:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{node} still '{state}' after {timeout} s (waited for {sorted(accepted)})")
+        time.sleep(2)
+    return state
+
+
+def kill_node(node: str) -> None:
+    """Lose a job node at once, as a power cut would: its container (engine, jobs, slurmd) dies."""
+    subprocess.run(["docker", "kill", node], check=True, capture_output=True, timeout=60)
+
+
+def restore_node(node: str, timeout: float = 240) -> None:
+    """Start a killed job node again and wait until Slurm takes it back (ReturnToService=2)."""
+    subprocess.run(["docker", "start", node], check=True, capture_output=True, timeout=60)
+    wait_for_node_state(node, {"idle", "mixed", "allocated"}, timeout)

@@ -55,10 +55,16 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
          ["galaxy_database_connection", "postgresql://"]),
         ('{"docker_engine_insecure_registries": ["http://10.0.0.5:5000/v2"]}',
          ["docker_engine_insecure_registries", "'http://10.0.0.5:5000/v2'", "host:port"]),
+        ("gxnb_shared_storage=nas.example.org", ["NFS mount", "nas.example.org", "server:/path"]),
+        ('{"gxnb_shared_storage": "galaxy_server", "nfs_exports": [{"path": "/srv/galaxy", "clients": ["*"]}]}',
+         ["NFS export", "'*' would share Galaxy's data with any host"]),
+        ('{"gxnb_shared_storage": "galaxy_server", "nfs_export_default_options": "rw,no_root_squash"}',
+         ["NFS export", "without no_root_squash"]),
     ],
     ids=["port-not-integer", "unknown-database", "short-munge-key", "node-without-address", "bad-time-limit",
          "missing-admin-email", "port-out-of-range",
-         "unknown-image-variant", "postgresql-without-url", "registry-with-scheme"],
+         "unknown-image-variant", "postgresql-without-url", "registry-with-scheme", "share-without-path",
+         "export-to-any-host", "export-without-root-squash"],
 )
 def test_bad_value_fails_before_anything_changes(extra, expected):
     result = preflight(extra)
