@@ -39,3 +39,15 @@ def test_no_process_on_the_cluster_has_a_secret_in_its_arguments():
         leaked = [name for name, value in secrets().items() if value in arguments]
         assert leaked == [], f"{host}: {leaked} in a process's arguments"
 
+
+
+def test_galaxy_encodes_ids_with_the_deployments_own_secret():
+    """Galaxy's default id_secret is public: with it anyone could forge the ids in its URLs."""
+    from galaxy.security.idencoding import IdEncodingHelper
+
+    encoded = galaxy_it.admin_instance().users.get_current_user()["id"]
+    ours = IdEncodingHelper(id_secret=secrets()["galaxy_id_secret"])
+    default = IdEncodingHelper(id_secret="USING THE DEFAULT IS NOT SECURE!")
+    decoded = ours.decode_id(encoded)
+    assert ours.encode_id(decoded) == encoded
+    assert default.encode_id(decoded) != encoded

@@ -72,7 +72,8 @@ def render_tpv(tmp_path: pathlib.Path, gpu_count: int) -> pathlib.Path:
                                galaxy_job_time_limit="12:00:00", galaxy_public_url="https://galaxy.example.org",
                                galaxy_jobs_galaxy_url="http://10.0.0.2:8080",
                                galaxy_job_container_label="org.gxnb.slurm-job-id",
-                               galaxy_job_gpus_docker_args_command=str(GPU_ARGS_HELPER))
+                               galaxy_job_gpus_docker_args_command=str(GPU_ARGS_HELPER),
+                               galaxy_job_pids_limit=4096)
         (config_dir / "tpv" / name).write_text(text)
     job_conf = render_template(
         REPO / "galaxy_config" / "job_conf.yml.j2",
@@ -167,6 +168,20 @@ def test_a_gpu_container_gets_exactly_the_gpus_slurm_allocated(tmp_path, tool_id
     # No allocation: the job stops with a message that says so.
     none = expand_in_a_job(arguments, {"SLURM_JOB_ID": "44"})
     assert none.returncode != 0 and "no GPU allocation from Slurm (SLURM_JOB_GPUS is empty)" in none.stderr
+
+
+@pytest.mark.parametrize(("tool_id", "gpu_count"), [("interactive_tool_ml_jupyter_notebook", 0), ("run_jupyter_job", 0),
+                                                  ("interactive_tool_ml_jupyter_notebook", 2), ("run_jupyter_job", 2)])
+def test_user_code_runs_without_privileges_with_bounded_processes_and_the_jobs_cores(tmp_path, tool_id, gpu_count):
+    expanded = expand_in_a_job(docker_run_arguments(tmp_path, tool_id, gpu_count),
+                               {"SLURM_JOB_ID": "9", "SLURM_JOB_GPUS": "0"})  # fmt: skip
+    assert expanded.returncode == 0, expanded.stderr
+    words = expanded.stdout.splitlines()
+    pairs = {(words[i], words[i + 1]) for i in range(len(words) - 1)}
+    assert {("--cap-drop", "ALL"), ("--security-opt", "no-new-privileges"), ("--pids-limit", "4096"),
+            ("--cpus", "2")} <= pairs, words  # tools.yml: cores 2  # fmt: skip
+    params = destination_params(tmp_path / "params", tool_id, gpu_count)
+    assert params["docker_memory"] == "4G", params  # tools.yml: mem 4
 
 
 def test_every_job_container_carries_its_slurm_job_id(tmp_path):

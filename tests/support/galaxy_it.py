@@ -24,6 +24,12 @@ def load_endpoints() -> dict:
     return json.loads(ENDPOINTS_FILE.read_text())
 
 
+def admin_instance() -> GalaxyInstance:
+    """Galaxy as the deployment's admin (for job details users do not see: external ids, metrics)."""
+    endpoints = load_endpoints()
+    return GalaxyInstance(endpoints["galaxy_url"], key=endpoints["admin_api_key"])
+
+
 def create_user(galaxy_url: str, admin_key: str) -> tuple[str, str]:
     """Create a new non-admin user through the API; return (email, api_key)."""
     admin = GalaxyInstance(galaxy_url, key=admin_key)

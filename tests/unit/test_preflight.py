@@ -18,6 +18,7 @@ LOCAL = ["-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={s
 GOOD = {
     "galaxy_admin_password": "a-good-password",
     "galaxy_bootstrap_admin_api_key": "0123456789abcdef0123",
+    "galaxy_id_secret": "0123456789abcdef0123456789abcdef",
     "gxnb_slurm_munge_key": "a-munge-key-of-at-least-32-characters",
 }
 
@@ -55,6 +56,7 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
          ["galaxy_database_connection", "postgresql://"]),
         ('{"docker_engine_insecure_registries": ["http://10.0.0.5:5000/v2"]}',
          ["docker_engine_insecure_registries", "'http://10.0.0.5:5000/v2'", "host:port"]),
+        ("galaxy_id_secret=" + "x" * 64, ["galaxy_id_secret", "32 to 56 characters"]),
         ("gxnb_shared_storage=nas.example.org", ["NFS mount", "nas.example.org", "server:/path"]),
         ('{"gxnb_shared_storage": "galaxy_server", "nfs_exports": [{"path": "/srv/galaxy", "clients": ["*"]}]}',
          ["NFS export", "'*' would share Galaxy's data with any host"]),
@@ -63,7 +65,7 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
     ],
     ids=["port-not-integer", "unknown-database", "short-munge-key", "node-without-address", "bad-time-limit",
          "missing-admin-email", "port-out-of-range",
-         "unknown-image-variant", "postgresql-without-url", "registry-with-scheme", "share-without-path",
+         "unknown-image-variant", "postgresql-without-url", "registry-with-scheme", "id-secret-too-long", "share-without-path",
          "export-to-any-host", "export-without-root-squash"],
 )
 def test_bad_value_fails_before_anything_changes(extra, expected):

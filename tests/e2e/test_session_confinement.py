@@ -1,0 +1,84 @@
+"""What a user's code in a notebook session can do to its node: its container has no
+capabilities, gains no privilege through setuid binaries, has a bounded number of processes
+and the cores and memory TPV gave the job. A fork bomb stops at the bound; the session and
+the node carry on."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+
+from tests.support import galaxy_it, local_cluster
+
+pytestmark = pytest.mark.e2e
+
+CORES, MEMORY_GIB = 2, 4  # galaxy_config/tpv/tools.yml for the notebook tool
+
+
+@pytest.fixture(scope="module")
+def session():
+    endpoints = galaxy_it.load_endpoints()
+    _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])
+    started = galaxy_it.start_session(endpoints, key)
+    yield started
+    started.galaxy.jobs.cancel_job(started.job_id)
+
+
+@pytest.fixture(scope="module")
+def node_and_container(session):
+    admin = galaxy_it.admin_instance()
+    node = local_cluster.node_of(admin, session.job_id)
+    slurm_id = admin.jobs.show_job(session.job_id, full_details=True)["external_id"]
+    containers = [name for name, job in local_cluster.job_containers(node).items() if job == slurm_id]
+    assert len(containers) == 1, local_cluster.job_containers(node)
+    return node, containers[0]
+
+
+def test_session_code_has_no_capability_and_no_way_to_gain_one(session):
+    status = session.run_code("print(open('/proc/self/status').read())")
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    for name in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(fields[name].strip(), 16) == 0, (name, fields[name])
+    # no_new_privs: the kernel ignores setuid bits and file capabilities from here on.
+    assert fields["NoNewPrivs"].strip() == "1", fields.get("NoNewPrivs")
+    assert fields["Uid"].split()[1] != "0", fields["Uid"]  # effective UID: not root
+
+
+def test_the_container_gets_the_jobs_cores_and_memory_and_a_pids_limit(node_and_container):
+    node, container = node_and_container
+    host_config = json.loads(local_cluster.run(node, "docker", "inspect", "--format", "{{json .HostConfig}}",
+                                               container))  # fmt: skip
+    assert host_config["CapDrop"] == ["ALL"], host_config["CapDrop"]
+    assert "no-new-privileges" in host_config["SecurityOpt"], host_config["SecurityOpt"]
+    assert host_config["NanoCpus"] == CORES * 10**9, host_config["NanoCpus"]
+    assert host_config["Memory"] == MEMORY_GIB * 2**30, host_config["Memory"]
+    assert host_config["PidsLimit"] == int(local_cluster.facts()["job_pids_limit"]), host_config["PidsLimit"]
+
+
+FORK_BOMB = """
+import subprocess
+children, error = [], None
+try:
+    while len(children) < {ceiling}:
+        children.append(subprocess.Popen(["sleep", "300"]))
+except OSError as exc:
+    error = exc.errno
+for child in children:
+    child.kill()
+for child in children:
+    child.wait()
+print(len(children), error)
+"""
+
+
+def test_a_fork_bomb_stops_at_the_limit_and_the_session_and_node_carry_on(session, node_and_container):
+    node, _container = node_and_container
+    limit = int(local_cluster.facts()["job_pids_limit"])
+    started, error = session.run_code(FORK_BOMB.format(ceiling=limit + 200), timeout=300).split()
+    assert error == str(errno.EAGAIN), (started, error)
+    assert int(started) < limit, started
+    assert session.run_code("print(6 * 7)").strip() == "42"
+    assert not local_cluster.node_state(node).startswith("down"), local_cluster.node_state(node)
+    assert local_cluster.run(node, "docker", "info", "--format", "{{.ContainersRunning}}").strip().isdigit()
