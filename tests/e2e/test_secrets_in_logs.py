@@ -5,6 +5,7 @@ API key, and neither do the processes' command lines on the cluster's hosts."""
 from __future__ import annotations
 
 import pytest
+import requests
 import yaml
 
 from tests.conftest import REPO
@@ -51,3 +52,18 @@ def test_galaxy_encodes_ids_with_the_deployments_own_secret():
     decoded = ours.decode_id(encoded)
     assert ours.encode_id(decoded) == encoded
     assert default.encode_id(decoded) != encoded
+
+
+def test_the_bootstrap_key_only_bootstraps():
+    """After the deploy Galaxy refuses the bootstrap key and its configuration no longer holds
+    it; the admin's own key is kept on the Galaxy server for root only."""
+    endpoints = galaxy_it.load_endpoints()
+    answer = requests.get(f"{endpoints['galaxy_url']}/api/users/current", timeout=30,
+                          headers={"x-api-key": secrets()["galaxy_bootstrap_admin_api_key"]})  # fmt: skip
+    assert answer.status_code in (401, 403), (answer.status_code, answer.text[:300])
+    head = local_cluster.head()
+    config = local_cluster.run(head, "cat", "/srv/galaxy/config/galaxy.yml")
+    assert "bootstrap_admin_api_key" not in config
+    assert local_cluster.run(head, "stat", "-c", "%U %a", "/etc/galaxy-admin/api_key").split() == ["root", "600"]
+    assert requests.get(f"{endpoints['galaxy_url']}/api/users/current", timeout=30,
+                        headers={"x-api-key": endpoints["admin_api_key"]}).json()["is_admin"]  # fmt: skip

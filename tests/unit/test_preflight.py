@@ -65,8 +65,8 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
     ],
     ids=["port-not-integer", "unknown-database", "short-munge-key", "node-without-address", "bad-time-limit",
          "missing-admin-email", "port-out-of-range",
-         "unknown-image-variant", "postgresql-without-url", "registry-with-scheme", "id-secret-too-long", "share-without-path",
-         "export-to-any-host", "export-without-root-squash"],
+         "unknown-image-variant", "postgresql-without-url", "registry-with-scheme", "id-secret-too-long",
+         "share-without-path", "export-to-any-host", "export-without-root-squash"],
 )
 def test_bad_value_fails_before_anything_changes(extra, expected):
     result = preflight(extra)
