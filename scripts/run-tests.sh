@@ -52,7 +52,7 @@ scripts/deploy-local.sh > "$results/deploy-2.log" 2>&1 || { tail -60 "$results/d
 
 stage "end-to-end tests"
 e2e_status=0
-"$py" -m pytest -q tests/e2e || e2e_status=$?
+"$py" -m pytest -q --durations=15 tests/e2e || e2e_status=$?  # the slowest tests: where CI time goes
 
 stage "Molecule scenarios (running since the start)"
 molecule_status=0

@@ -179,9 +179,7 @@ def test_user_code_runs_without_privileges_with_bounded_processes_and_the_jobs_c
     words = expanded.stdout.splitlines()
     pairs = {(words[i], words[i + 1]) for i in range(len(words) - 1)}
     assert {("--cap-drop", "ALL"), ("--security-opt", "no-new-privileges"), ("--pids-limit", "4096"),
-            ("--cpus", "2")} <= pairs, words  # tools.yml: cores 2  # fmt: skip
-    params = destination_params(tmp_path / "params", tool_id, gpu_count)
-    assert params["docker_memory"] == "4G", params  # tools.yml: mem 4
+            ("--cpus", "2"), ("--memory", "4096m")} <= pairs, words  # tools.yml: cores 2, mem 4  # fmt: skip
 
 
 def test_every_job_container_carries_its_slurm_job_id(tmp_path):

@@ -81,3 +81,28 @@ def test_a_reason_galaxy_already_has_is_kept_and_a_silent_slurm_changes_nothing(
     assert kept.fail_message == "Tool failed due to insufficient memory."
     gone = failed_job(monkeypatch, FakeShell("slurm_load_jobs error: Invalid job id specified", returncode=1))
     assert not hasattr(gone, "fail_message")
+
+
+@pytest.mark.parametrize(
+    ("scontrol", "expected"),
+    [(NODE_FAIL_LINE, "error"), ("JobId=5 JobState=COMPLETED ExitCode=0:0", "ok"),
+     ("JobId=5 JobState=TIMEOUT", "error"), ("JobId=5 JobState=CANCELLED", "error"),
+     ("JobId=5 JobState=RUNNING", "running"), ("JobId=5 JobState=PENDING Reason=Resources", "queued")],
+)  # fmt: skip
+def test_a_job_that_left_squeues_list_gets_its_state_from_scontrol(scontrol, expected):
+    """squeue lists pending and running jobs only; without accounting Galaxy took every other
+    job as finished well, a lost node's job included."""
+    plugin = runner.ScontrolStatus(SimpleNamespace(parse_single_status=lambda *a: pytest.fail("Galaxy's guess")))
+    shell = FakeShell(scontrol + "\n")
+    assert plugin.parse_single_status("JOBID ST\n", "5", shell) == expected
+    assert shell.commands == ["scontrol -o show job 5"]
+
+
+def test_a_job_in_squeues_list_and_one_slurm_forgot_keep_galaxys_answer():
+    plugin = runner.ScontrolStatus(SimpleNamespace(parse_single_status=lambda status, job_id, shell: "galaxy's"))
+    assert plugin.parse_single_status("JOBID ST\n5 R\n", "5", FakeShell("")) == "galaxy's"
+    forgotten = FakeShell("", returncode=1)
+    forgotten.stdout = "slurm_load_jobs error: Invalid job id specified"
+    assert plugin.parse_single_status("JOBID ST\n", "5", forgotten) == "galaxy's"
+    unreachable = FakeShell("", returncode=1)  # slurmctld did not answer: ask again later
+    assert plugin.parse_single_status("JOBID ST\n", "5", unreachable) == "running"

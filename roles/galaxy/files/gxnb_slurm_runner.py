@@ -1,11 +1,12 @@
-"""Galaxy's CLI Slurm runner, telling the user why Slurm ended a job that Galaxy sees as failed.
+"""Galaxy's CLI Slurm runner, knowing how a job ended without Slurm accounting and saying why.
 
-Galaxy's own runner (galaxy.jobs.runners.cli.ShellJobRunner with the Slurm plugin) names only
-out-of-memory and walltime, and only where Slurm accounting (sacct) is on; a job whose node was
-lost fails as "Job failed". Before a job is failed, this runner asks slurmctld for the job's
-state (`scontrol -o show job`: no accounting needed, kept for MinJobAge after the end) and gives
-Galaxy a message that says what happened. Installed into Galaxy's virtualenv by the galaxy role;
-job_conf.yml loads it as the `slurm` runner.
+Galaxy's own Slurm plugin (galaxy.jobs.runners.util.cli.job.slurm) asks `squeue`, which lists
+only pending and running jobs; for a job that left the queue it asks `sacct`, and where Slurm
+accounting is off it takes the job as finished well. A job whose node was lost (NODE_FAIL)
+then ends "ok" in Galaxy. This runner asks slurmctld instead (`scontrol -o show job`: no
+accounting needed, kept for MinJobAge after the end): a job that did not complete fails, with
+a message that says what happened (node lost, time limit, out of memory, ...). Installed into
+Galaxy's virtualenv by the galaxy role; job_conf.yml loads it as the `slurm` runner.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ import logging
 import shlex
 
 from galaxy.jobs.runners.cli import ShellJobRunner
+from galaxy.jobs.runners.util.cli.job import job_states
 
 log = logging.getLogger(__name__)
 
-__all__ = ("SlurmShellJobRunner", "failure_message", "parse_scontrol")
+__all__ = ("SlurmShellJobRunner", "failure_message", "job_state", "parse_scontrol")
+
+# slurmctld's job states (scontrol's JobState) as Galaxy's; every other one is a failure.
+WAITING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"}
+RUNNING = {"RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "RESIZING", "SIGNALING", "STAGE_OUT"}
 
 
 def parse_scontrol(line: str) -> dict[str, str]:
@@ -50,8 +56,47 @@ def failure_message(job: dict[str, str]) -> str | None:
     return None
 
 
+def job_state(job: dict[str, str]):
+    """Galaxy's state for a job as scontrol shows it."""
+    state = job.get("JobState", "")
+    if state == "COMPLETED":
+        return job_states.OK
+    if state in WAITING:
+        return job_states.QUEUED
+    if state in RUNNING:
+        return job_states.RUNNING
+    return job_states.ERROR
+
+
+class ScontrolStatus:
+    """Galaxy's Slurm plugin, asking scontrol about a job that has left squeue's list."""
+
+    def __init__(self, plugin):
+        self._plugin = plugin
+
+    def __getattr__(self, name):
+        return getattr(self._plugin, name)
+
+    def parse_single_status(self, status, job_id, shell):
+        if len(status.splitlines()) > 1:  # still in squeue's list, with its state
+            return self._plugin.parse_single_status(status, job_id, shell)
+        result = shell.execute(f"scontrol -o show job {shlex.quote(str(job_id))}")
+        if result.returncode == 0 and result.stdout.strip():
+            return job_state(parse_scontrol(result.stdout.splitlines()[0]))
+        if "Invalid job id" in (result.stderr or "") + (result.stdout or ""):
+            # Gone from slurmctld too (ended more than MinJobAge ago): Galaxy's own answer.
+            return self._plugin.parse_single_status(status, job_id, shell)
+        log.warning("(%s) scontrol could not tell the job's state (%s): asking again later", job_id,
+                    (result.stderr or "").strip()[:200])  # fmt: skip
+        return job_states.RUNNING
+
+
 class SlurmShellJobRunner(ShellJobRunner):
     runner_name = "SlurmShellRunner"
+
+    def get_cli_plugins(self, shell_params, job_params):
+        shell, job_interface = super().get_cli_plugins(shell_params, job_params)
+        return shell, ScontrolStatus(job_interface)
 
     def mark_as_failed(self, job_state):
         if getattr(job_state, "fail_message", None) is None:
