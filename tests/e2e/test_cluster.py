@@ -204,11 +204,11 @@ def test_a_lost_job_node_fails_its_job_saying_so_and_the_next_training_goes_to_a
     lost_job = gi.tools.run_tool(history["id"], TRAINING_TOOL_ID,
                                  {"select_file": {"src": "hda", "id": script}})["jobs"][0]["id"]  # fmt: skip
     lost_node = local_cluster.node_of(admin, lost_job)
+    restart_policy = local_cluster.kill_node(lost_node)
     try:
-        local_cluster.kill_node(lost_node)
         # Slurm marks the node down after SlurmdTimeout without an answer; Galaxy fails the job.
         assert galaxy_it.wait_for_job(gi, lost_job, timeout=240) == "error"
-        assert local_cluster.node_state(lost_node).startswith("down"), local_cluster.node_state(lost_node)
+        assert "DOWN" in local_cluster.slurm_node_states(lost_node), local_cluster.slurm_node_states(lost_node)
         message = failure_text(gi, admin, lost_job)
         assert f"The job node {lost_node} stopped answering while this job ran" in message, message
 
@@ -219,4 +219,4 @@ def test_a_lost_job_node_fails_its_job_saying_so_and_the_next_training_goes_to_a
         assert local_cluster.node_of(admin, next_job) != lost_node
         assert galaxy_it.wait_for_job(gi, next_job, timeout=300) == "ok"
     finally:
-        local_cluster.restore_node(lost_node)
+        local_cluster.restore_node(lost_node, restart_policy)

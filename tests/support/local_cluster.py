@@ -81,12 +81,29 @@ def wait_for_node_state(node: str, accepted: set[str], timeout: float) -> str:
     return state
 
 
-def kill_node(node: str) -> None:
-    """Lose a job node at once, as a power cut would: its container (engine, jobs, slurmd) dies."""
-    subprocess.run(["docker", "kill", node], check=True, capture_output=True, timeout=60)
+def docker(*args: str) -> str:
+    """A command of the host's Docker engine (where the cluster's containers run); its stdout."""
+    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True, timeout=60).stdout
 
 
-def restore_node(node: str, timeout: float = 240) -> None:
+def kill_node(node: str) -> str:
+    """Lose a job node at once, as a power cut would: its container (engine, jobs, slurmd) dies
+    and stays down (Docker's restart policy, returned for restore_node, is set to 'no')."""
+    policy = docker("inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", node).strip() or "no"
+    docker("update", "--restart", "no", node)
+    docker("kill", node)
+    return policy
+
+
+def slurm_node_states(node: str) -> set[str]:
+    """The flags of a node's State in slurmctld (e.g. {'DOWN', 'NOT_RESPONDING'})."""
+    line = slurm("scontrol", "-o", "show", "node", node)
+    state = next(part.split("=", 1)[1] for part in line.split() if part.startswith("State="))
+    return set(state.replace("*", "+NOT_RESPONDING").split("+"))
+
+
+def restore_node(node: str, restart_policy: str, timeout: float = 240) -> None:
     """Start a killed job node again and wait until Slurm takes it back (ReturnToService=2)."""
-    subprocess.run(["docker", "start", node], check=True, capture_output=True, timeout=60)
+    docker("start", node)
+    docker("update", "--restart", restart_policy, node)
     wait_for_node_state(node, {"idle", "mixed", "allocated"}, timeout)
