@@ -197,10 +197,12 @@ def test_site_yml_groups_resolve_on_the_generated_inventory(generated_inventory)
                             env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg")))
     assert result.returncode == 0, result.stdout + result.stderr
     plays = result.stdout.split("play #")[1:]
-    hosts_of = {p.splitlines()[0]: p for p in plays}
-    gpu_play = next(p for title, p in hosts_of.items() if "GPU nodes" in title)
-    galaxy_play = next(p for title, p in hosts_of.items() if "Galaxy servers" in title)
-    job_play = next(p for title, p in hosts_of.items() if "Job nodes" in title)
+    # A play is known by its name's start: "Shared storage - Galaxy's folder on the Galaxy servers ..." is not
+    # the "Galaxy servers - ..." play.
+    plays_by_name = {p.split(": ", 1)[1].split(" - ")[0].split("\t")[0].strip(): p for p in plays}
+    gpu_play = plays_by_name["GPU nodes"]
+    galaxy_play = plays_by_name["Galaxy servers"]
+    job_play = plays_by_name["Job nodes"]
     assert "gpu-1" in gpu_play and "gpu-1" in job_play
     assert "galaxy" in galaxy_play and "gpu-1" not in galaxy_play
 
