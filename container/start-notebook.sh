@@ -2,6 +2,10 @@
 # Start JupyterLab for Galaxy or `docker run`.
 #  JUPYTER_PORT      port to listen on (Galaxy: the entry point's port)
 #  JUPYTER_BASE_URL  path prefix (Galaxy injects the interactive tool's path)
+#  GXNB_SESSION_IDLE_TIMEOUT  seconds without use (no kernel busy, no browser asking) after
+#                     which idle kernels and terminals end and JupyterLab stops; 0: never
+#  GXNB_SESSION_WALLTIME      seconds after which JupyterLab stops however busy; 0: never
+#                     (either way it stops as File > Shut Down does: outputs/ return to Galaxy)
 #  start-notebook.d/*.sh  hooks, sourced in order before JupyterLab starts
 # Extra arguments go to `jupyter lab`.
 set -e
@@ -27,13 +31,57 @@ for hook in /usr/local/bin/start-notebook.d/*.sh; do
   . "$hook"
 done
 
+idle_timeout="${GXNB_SESSION_IDLE_TIMEOUT:-0}"
+walltime="${GXNB_SESSION_WALLTIME:-0}"
+for setting in GXNB_SESSION_IDLE_TIMEOUT GXNB_SESSION_WALLTIME; do
+  if [[ ! "${!setting:-0}" =~ ^[0-9]+$ ]]; then
+    echo "start-notebook: ${setting}='${!setting}' is not a number of seconds (0: never)" >&2
+    exit 2
+  fi
+done
+
 base_url="${JUPYTER_BASE_URL:-/}"
+server_args=(
+  --ip=0.0.0.0 --port="${JUPYTER_PORT:-8888}" --no-browser
+  --ServerApp.base_url="${base_url}"
+  --IdentityProvider.token='' --ServerApp.password=''
+  --ServerApp.allow_origin='*' --ServerApp.allow_remote_access=True
+  --ServerApp.trust_xheaders=True --ServerApp.disable_check_xsrf=True
+  --ServerApp.quit_button=True
+)
+if [ "$idle_timeout" -gt 0 ]; then
+  # Jupyter's own culling: idle (not busy) kernels and terminals end, then the server stops once
+  # nothing has used it for the timeout (it looks once a minute). An open JupyterLab tab counts as use.
+  cull_interval=$(( idle_timeout < 120 ? (idle_timeout + 1) / 2 : 60 ))
+  server_args+=(
+    --ServerApp.shutdown_no_activity_timeout="$idle_timeout"
+    --MappingKernelManager.cull_idle_timeout="$idle_timeout"
+    --MappingKernelManager.cull_connected=True
+    --MappingKernelManager.cull_interval="$cull_interval"
+    --TerminalManager.cull_inactive_timeout="$idle_timeout"
+    --TerminalManager.cull_interval="$cull_interval"
+  )
+  echo "start-notebook: the session ends after ${idle_timeout} s without use"
+fi
 echo "start-notebook: JupyterLab on port ${JUPYTER_PORT:-8888}, base URL ${base_url}"
-exec jupyter lab \
-  --ip=0.0.0.0 --port="${JUPYTER_PORT:-8888}" --no-browser \
-  --ServerApp.base_url="${base_url}" \
-  --IdentityProvider.token='' --ServerApp.password='' \
-  --ServerApp.allow_origin='*' --ServerApp.allow_remote_access=True \
-  --ServerApp.trust_xheaders=True --ServerApp.disable_check_xsrf=True \
-  --ServerApp.quit_button=True \
-  "$@"
+if [ "$walltime" -eq 0 ]; then
+  exec jupyter lab "${server_args[@]}" "$@"
+fi
+
+# A maximum session time: JupyterLab is stopped the way File > Shut Down stops it, so the
+# job ends well and the files in outputs/ still return to the history.
+echo "start-notebook: the session ends at the latest after ${walltime} s"
+jupyter lab "${server_args[@]}" "$@" &
+server=$!
+trap 'kill -TERM "$server" 2>/dev/null' TERM INT HUP
+deadline=$(( SECONDS + walltime ))
+while kill -0 "$server" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+  sleep 1 & wait $! || true  # a trapped signal ends the wait at once
+done
+if kill -0 "$server" 2>/dev/null; then
+  echo "start-notebook: the session reached its maximum time (${walltime} s): shutting JupyterLab down; outputs/ return to the history"
+  kill -TERM "$server"
+  wait "$server" || true
+  exit 0
+fi
+wait "$server"

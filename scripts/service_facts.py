@@ -31,6 +31,7 @@ FACTS = {
     "host_bridge": "gxnb_local_host_bridge | default('')",
     "job_container_label": "gxnb_job_container_label",
     "job_pids_limit": "gxnb_job_pids_limit",
+    "notebook_port": "gxnb_notebook_port",
     # Local deployments: the containers' network and the containers (name:address:gpus:head|node).
     "local_network": "gxnb_local_network | default('')",
     "local_containers": "gxnb_local_containers | default('') | trim",

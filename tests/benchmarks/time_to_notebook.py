@@ -18,7 +18,6 @@ import sys
 import time
 
 import requests
-from bioblend.galaxy import GalaxyInstance
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
@@ -34,9 +33,7 @@ def one_launch(endpoints: dict, api_key: str, hold: float = 0) -> tuple[float, s
     url = endpoints["galaxy_url"].rstrip("/") + ep["target_path"] + "lab"
     galaxy_it.wait_for_http_200(url, timeout=300)
     elapsed = time.monotonic() - start
-    admin = GalaxyInstance(endpoints["galaxy_url"], key=endpoints["admin_api_key"])
-    slurm_id = admin.jobs.show_job(job_id, full_details=True)["external_id"]
-    node = local_cluster.slurm("squeue", "-h", "-j", slurm_id, "-o", "%N").strip()
+    node = local_cluster.node_of(galaxy_it.admin_instance(), job_id)
     time.sleep(hold)
     requests.post(endpoints["galaxy_url"].rstrip("/") + ep["target_path"] + "api/shutdown", timeout=30)
     galaxy_it.wait_for_job(gi, job_id, timeout=120)
@@ -49,9 +46,10 @@ def one_bare_start(node: str, image: str) -> float:
     container = local_cluster.run(node, "docker", "run", "-d", "--rm", "-p", "8888", image,
                                   "start-notebook.sh").strip()  # fmt: skip
     try:
-        port = local_cluster.run(node, "docker", "port", container, "8888/tcp").split(":")[-1].strip()
-        address = local_cluster.containers()[node]["address"]
-        galaxy_it.wait_for_http_200(f"http://{address}:{port}/lab", timeout=120)
+        port = local_cluster.run(node, "docker", "port", container, "8888/tcp").splitlines()[0].split(":")[-1]
+        # Asked from the node itself: the job nodes' firewall lets only the proxy host in from outside.
+        poll = f"until curl -sf -o /dev/null http://127.0.0.1:{port}/lab; do sleep 0.25; done"
+        local_cluster.run(node, "sh", "-c", poll, timeout=120)
         return time.monotonic() - start
     finally:
         local_cluster.run(node, "docker", "rm", "-f", container, check=False)

@@ -113,7 +113,7 @@ def test_stopping_a_session_leaves_no_container_on_its_node(user):
     endpoints = galaxy_it.load_endpoints()
     session = galaxy_it.start_session(endpoints, gi.key)
     slurm_id = admin.jobs.show_job(session.job_id, full_details=True)["external_id"]
-    node = local_cluster.slurm("squeue", "-h", "-j", slurm_id, "-o", "%N").strip()
+    node = local_cluster.node_of(admin, session.job_id)
     assert slurm_id in local_cluster.job_containers(node).values(), (node, slurm_id)
     gi.jobs.cancel_job(session.job_id)
     deadline = time.monotonic() + 90

@@ -28,12 +28,7 @@ def session():
 
 @pytest.fixture(scope="module")
 def node_and_container(session):
-    admin = galaxy_it.admin_instance()
-    node = local_cluster.node_of(admin, session.job_id)
-    slurm_id = admin.jobs.show_job(session.job_id, full_details=True)["external_id"]
-    containers = [name for name, job in local_cluster.job_containers(node).items() if job == slurm_id]
-    assert len(containers) == 1, local_cluster.job_containers(node)
-    return node, containers[0]
+    return local_cluster.node_and_container(galaxy_it.admin_instance(), session.job_id)
 
 
 def test_session_code_has_no_capability_and_no_way_to_gain_one(session):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -185,3 +186,62 @@ def test_gpu_variant_sees_the_gpu(image):
     out = docker("run", "--rm", "--gpus", "all", image, "python", "-c", probe, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     assert int(out.stdout.strip().splitlines()[-1]) >= 1
+
+
+def exit_status_within(nb: RunningNotebook, timeout: float) -> int:
+    """The container's exit status once it stops by itself (fails after timeout)."""
+    try:
+        return int(docker("wait", nb.name, timeout=timeout).stdout.strip())
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the session still runs after {timeout} s:\n{nb.logs()[-3000:]}") from None
+
+
+def session_in(folder, image, *settings: str) -> RunningNotebook:
+    """A session working in a host folder, as Galaxy runs it in the job's working folder."""
+    folder.chmod(0o777)
+    env = [arg for setting in settings for arg in ("-e", setting)]
+    return RunningNotebook(image, "--user", "23456:100", "-v", f"{folder}:/work", "-w", "/work", *env)
+
+
+def save_output(nb: RunningNotebook, name: str) -> None:
+    for path, body in (("outputs", {"type": "directory"}),
+                       (f"outputs/{name}", {"type": "file", "format": "text", "content": "kept"})):
+        saved = requests.put(f"{nb.url}/api/contents/{path}", json=body, timeout=10)
+        assert saved.status_code in (200, 201), saved.text
+
+
+def test_an_unused_session_ends_by_itself_and_its_outputs_stay(image, tmp_path):
+    """GXNB_SESSION_IDLE_TIMEOUT: the idle kernel is culled, then JupyterLab stops (it looks once a minute)."""
+    nb = session_in(tmp_path, image, "GXNB_SESSION_IDLE_TIMEOUT=5")
+    try:
+        nb.wait_ready()
+        save_output(nb, "result.txt")
+        assert requests.post(f"{nb.url}/api/kernels", json={"name": "python3"}, timeout=30).status_code == 201
+        assert exit_status_within(nb, 150) == 0
+        logs = nb.logs()
+        assert "the session ends after 5 s without use" in logs, logs
+        assert "Culling kernel" in logs or "culling kernel" in logs.lower(), logs
+        assert "shutting down" in logs, logs
+        assert (tmp_path / "outputs" / "result.txt").read_text() == "kept"
+    finally:
+        nb.remove()
+
+
+def test_a_session_in_use_stops_at_its_walltime_and_ends_well(image, tmp_path):
+    nb = session_in(tmp_path, image, "GXNB_SESSION_WALLTIME=25")
+    try:
+        nb.wait_ready()
+        save_output(nb, "model.onnx")
+        kernel = requests.post(f"{nb.url}/api/kernels", json={"name": "python3"}, timeout=30)
+        assert kernel.status_code == 201, kernel.text
+        assert exit_status_within(nb, 90) == 0
+        assert "the session reached its maximum time (25 s)" in nb.logs(), nb.logs()
+        assert (tmp_path / "outputs" / "model.onnx").read_text() == "kept"
+    finally:
+        nb.remove()
+
+
+def test_a_session_time_that_is_not_seconds_is_named(image):
+    out = run_in_image(image, "GXNB_SESSION_WALLTIME=8h start-notebook.sh")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "GXNB_SESSION_WALLTIME='8h' is not a number of seconds (0: never)" in out.stderr, out.stderr

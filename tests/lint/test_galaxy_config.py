@@ -24,8 +24,14 @@ TOOL_VARS = {
         "notebook_port": 8888,
         "notebook_tool_version": "0.1.0",
         "galaxy_url_for_jobs": "http://172.18.0.1:8080",
+        "session_idle_seconds": 3600,
+        "session_walltime_seconds": 43200,
     }
 }
+SESSION_WALLTIME_SECONDS = 12 * 3600
+SESSION_LIMIT_PER_USER = 2
+# Which destination TPV picks: sessions have their own (counted per user, Slurm limit = walltime + 5 min).
+DESTINATION_OF = {"interactive_tool_ml_jupyter_notebook": "{kind}_docker_session", "run_jupyter_job": "{kind}_docker"}
 
 
 def galaxy_xsd() -> etree.XMLSchema:
@@ -73,12 +79,15 @@ def render_tpv(tmp_path: pathlib.Path, gpu_count: int) -> pathlib.Path:
                                galaxy_jobs_galaxy_url="http://10.0.0.2:8080",
                                galaxy_job_container_label="org.gxnb.slurm-job-id",
                                galaxy_job_gpus_docker_args_command=str(GPU_ARGS_HELPER),
-                               galaxy_job_pids_limit=4096)
+                               galaxy_job_pids_limit=4096,
+                               __galaxy_session_walltime_seconds=SESSION_WALLTIME_SECONDS)
         (config_dir / "tpv" / name).write_text(text)
     job_conf = render_template(
         REPO / "galaxy_config" / "job_conf.yml.j2",
         galaxy_config_dir=str(config_dir),
         galaxy_tpv_files=files,
+        galaxy_gpu_count=gpu_count,
+        galaxy_session_limit_per_user=SESSION_LIMIT_PER_USER,
         ansible_managed="test",
     )
     (config_dir / "job_conf.yml").write_text(job_conf)
@@ -121,7 +130,7 @@ def dry_run(config_dir: pathlib.Path, tool_id: str) -> str:
 @pytest.mark.parametrize("tool_id", ["interactive_tool_ml_jupyter_notebook", "run_jupyter_job"])
 def test_gpu_tools_go_to_the_gpu_destination_where_gpus_exist(tmp_path, tool_id):
     out = dry_run(render_tpv(tmp_path, gpu_count=2), tool_id)
-    assert "id: gpu_docker" in out, out
+    assert f"id: {DESTINATION_OF[tool_id].format(kind='gpu')}\n" in out, out
     assert "runner: slurm" in out and "job_--gres: gpu:1" in out, out
     assert "galaxy_infrastructure_url: http://10.0.0.2:8080" in out, out  # the nodes' way to Galaxy
 
@@ -191,7 +200,7 @@ def test_every_job_container_carries_its_slurm_job_id(tmp_path):
 @pytest.mark.parametrize("tool_id", ["interactive_tool_ml_jupyter_notebook", "run_jupyter_job"])
 def test_gpu_tools_go_to_the_cpu_destination_without_gpus(tmp_path, tool_id):
     out = dry_run(render_tpv(tmp_path, gpu_count=0), tool_id)
-    assert "id: cpu_docker" in out, out
+    assert f"id: {DESTINATION_OF[tool_id].format(kind='cpu')}\n" in out, out
     assert "--gpus" not in out and "gres" not in out
 
 
@@ -203,13 +212,26 @@ def test_container_tools_are_submitted_to_slurm_with_their_cores_memory_and_time
     assert (params["job_plugin"], params["shell_plugin"]) == ("Slurm", "LocalShell"), params
     assert str(params["job_ncpus"]) == "2", params  # tools.yml: cores 2
     assert str(params["job_--mem"]) == "4096", params  # mem 4 (GB) in MiB
-    assert params["job_time"] in ("12:00:00", 12 * 3600), params  # the printout reads as YAML 1.1 (base 60)
+    if tool_id == "run_jupyter_job":
+        assert params["job_time"] in ("12:00:00", 12 * 3600), params  # the printout reads as YAML 1.1 (base 60)
+    else:  # a session's Slurm limit (minutes): its maximum time and 5 minutes to shut down
+        assert int(params["job_time"]) == SESSION_WALLTIME_SECONDS // 60 + 5, params
     assert "job_--no-requeue" in params, params  # a job whose node is lost fails; Galaxy cannot follow a requeue
 
 
 def test_other_tools_stay_on_the_cpu_destination_on_gpu_sites(tmp_path):
     out = dry_run(render_tpv(tmp_path, gpu_count=2), "cat1")
-    assert "id: cpu_docker" in out, out
+    assert "id: cpu_docker\n" in out, out
+
+
+@pytest.mark.parametrize("gpu_count", [0, 2])
+def test_galaxy_counts_each_users_running_sessions_on_the_session_destinations(tmp_path, gpu_count):
+    job_conf = yaml.safe_load((render_tpv(tmp_path, gpu_count) / "job_conf.yml").read_text())
+    kinds = ["cpu", "gpu"] if gpu_count else ["cpu"]
+    assert job_conf["limits"] == [
+        {"type": "destination_user_concurrent_jobs", "id": f"{kind}_docker_session", "value": SESSION_LIMIT_PER_USER}
+        for kind in kinds
+    ]
 
 
 def test_a_job_asking_for_more_gpus_than_a_node_has_is_refused_saying_why(tmp_path):

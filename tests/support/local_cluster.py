@@ -3,6 +3,7 @@ read from the inventory's facts, and commands run in them."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import subprocess
 import time
@@ -65,6 +66,25 @@ def node_of(admin, galaxy_job_id: str, timeout: float = 120) -> str:
                 return line[1]
         time.sleep(1)
     raise TimeoutError(f"Galaxy job {galaxy_job_id} not running in Slurm after {timeout} s")
+
+
+def node_and_container(admin, galaxy_job_id: str) -> tuple[str, str]:
+    """The job node a running Galaxy job is on, and the name of its container there."""
+    node = node_of(admin, galaxy_job_id)
+    slurm_id = admin.jobs.show_job(galaxy_job_id, full_details=True)["external_id"]
+    names = [name for name, job in job_containers(node).items() if job == slurm_id]
+    assert len(names) == 1, (node, job_containers(node))
+    return node, names[0]
+
+
+@contextlib.contextmanager
+def drained(node: str):
+    """Slurm starts no new job on the node meanwhile (running ones carry on)."""
+    slurm("scontrol", "update", f"NodeName={node}", "State=DRAIN", "Reason=end-to-end test places jobs")
+    try:
+        yield
+    finally:
+        slurm("scontrol", "update", f"NodeName={node}", "State=RESUME")
 
 
 def node_state(node: str) -> str:

@@ -62,11 +62,14 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
          ["NFS export", "'*' would share Galaxy's data with any host"]),
         ('{"gxnb_shared_storage": "galaxy_server", "nfs_export_default_options": "rw,no_root_squash"}',
          ["NFS export", "without no_root_squash"]),
+        ('{"docker_engine_container_ingress_sources": ["galaxy.example.org"]}',
+         ["docker_engine_container_ingress_sources entry 'galaxy.example.org'", "IPv4 address or CIDR"]),
     ],
     ids=["port-not-integer", "unknown-database", "short-munge-key", "node-without-address", "bad-time-limit",
          "missing-admin-email", "port-out-of-range",
          "unknown-image-variant", "postgresql-without-url", "registry-with-scheme", "id-secret-too-long",
-         "share-without-path", "export-to-any-host", "export-without-root-squash"],
+         "share-without-path", "export-to-any-host", "export-without-root-squash",
+         "firewall-source-not-an-address"],
 )
 def test_bad_value_fails_before_anything_changes(extra, expected):
     result = preflight(extra)
