@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from tests.support import galaxy_it
+from tests.support import galaxy_it, local_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -30,3 +30,17 @@ def test_the_admin_creates_accounts_that_work():
     email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])
     me = requests.get(f"{endpoints['galaxy_url']}/api/users/current", headers={"x-api-key": key}, timeout=30)
     assert me.status_code == 200 and me.json()["email"] == email, me.text
+
+
+def test_a_user_outside_the_gpu_users_group_is_told_whom_to_ask():
+    endpoints = galaxy_it.load_endpoints()
+    group = local_cluster.facts()["gpu_users_group"]
+    if not (group and endpoints["gpu_count"]):
+        pytest.skip("this deployment lets everyone use its GPUs")
+    _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"], gpu_user=False)
+    gi, _history, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], key)
+    assert galaxy_it.wait_for_job(gi, job_id, timeout=120) == "error"
+    job = gi.jobs.show_job(job_id, full_details=True)  # what the user sees of their own job
+    said = " ".join(str(job.get(key) or "") for key in ("info", "stderr", "job_messages"))
+    assert f"only members of the Galaxy group '{group}'" in said, job
+    assert endpoints["admin_email"] in said, said

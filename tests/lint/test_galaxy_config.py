@@ -69,7 +69,7 @@ def test_git_mode_reaches_its_command_branch():
             assert f"== '{value}'" in command, f"mode {value!r} has no branch in the command"
 
 
-def render_tpv(tmp_path: pathlib.Path, gpu_count: int) -> pathlib.Path:
+def render_tpv(tmp_path: pathlib.Path, gpu_count: int, gpu_role: str = "") -> pathlib.Path:
     config_dir = tmp_path / f"gpus{gpu_count}"
     (config_dir / "tpv").mkdir(parents=True)
     files = ["destinations.yml", "tools.yml"]
@@ -80,7 +80,8 @@ def render_tpv(tmp_path: pathlib.Path, gpu_count: int) -> pathlib.Path:
                                galaxy_job_container_label="org.gxnb.slurm-job-id",
                                galaxy_job_gpus_docker_args_command=str(GPU_ARGS_HELPER),
                                galaxy_job_pids_limit=4096,
-                               __galaxy_session_walltime_seconds=SESSION_WALLTIME_SECONDS)
+                               __galaxy_session_walltime_seconds=SESSION_WALLTIME_SECONDS,
+                               galaxy_gpu_role=gpu_role, galaxy_admin_email="galaxy-admins@example.org")
         (config_dir / "tpv" / name).write_text(text)
     job_conf = render_template(
         REPO / "galaxy_config" / "job_conf.yml.j2",
@@ -107,7 +108,7 @@ def tpv(*args: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("gpu_count", [0, 2])
 def test_tpv_lint(tmp_path, gpu_count):
-    config_dir = render_tpv(tmp_path, gpu_count)
+    config_dir = render_tpv(tmp_path, gpu_count, gpu_role="gpu-users")
     for name in ("destinations.yml", "tools.yml"):
         code, output = tpv("lint", config_dir / "tpv" / name)
         assert code == 0, output
@@ -121,10 +122,20 @@ def test_tpv_lint_catches_a_broken_rule(tmp_path):
     assert code == 1
 
 
-def dry_run(config_dir: pathlib.Path, tool_id: str) -> str:
-    code, output = tpv("dry-run", "--job-conf", config_dir / "job_conf.yml", "--tool", tool_id)
-    assert code == 0, output
+def dry_run(config_dir: pathlib.Path, tool_id: str, *user_args: str, expect_code: int = 0) -> str:
+    code, output = tpv("dry-run", "--job-conf", config_dir / "job_conf.yml", "--tool", tool_id, *user_args)
+    assert code == expect_code, output
     return output
+
+
+@pytest.mark.parametrize("tool_id", ["interactive_tool_ml_jupyter_notebook", "run_jupyter_job"])
+def test_only_the_gpu_users_group_runs_the_gpu_tools_and_others_are_told_whom_to_ask(tmp_path, tool_id):
+    config_dir = render_tpv(tmp_path, gpu_count=2, gpu_role="gpu-users")
+    member = dry_run(config_dir, tool_id, "--user", "ada@example.org", "--roles", "gpu-users")
+    assert f"id: {DESTINATION_OF[tool_id].format(kind='gpu')}\n" in member, member
+    for outsider in (["--user", "bob@example.org", "--roles", "other-group"], []):
+        with pytest.raises(Exception, match="only members of the Galaxy group 'gpu-users'.*galaxy-admins@example.org"):
+            dry_run(config_dir, tool_id, *outsider)
 
 
 @pytest.mark.parametrize("tool_id", ["interactive_tool_ml_jupyter_notebook", "run_jupyter_job"])

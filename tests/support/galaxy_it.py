@@ -30,14 +30,27 @@ def admin_instance() -> GalaxyInstance:
     return GalaxyInstance(endpoints["galaxy_url"], key=endpoints["admin_api_key"])
 
 
-def create_user(galaxy_url: str, admin_key: str) -> tuple[str, str]:
-    """Create a new non-admin user through the API; return (email, api_key)."""
+def create_user(galaxy_url: str, admin_key: str, gpu_user: bool = True) -> tuple[str, str]:
+    """Create a new non-admin user through the API, a member of the GPU users' group where the
+    deployment has one (unless gpu_user is false); return (email, api_key)."""
     admin = GalaxyInstance(galaxy_url, key=admin_key)
     name = f"nbuser-{uuid.uuid4().hex[:10]}"
     email = f"{name}@example.org"
     user = admin.users.create_local_user(name, email, secrets.token_urlsafe(12))
     key = admin.users.create_user_apikey(user["id"])
+    if gpu_user and (group := gpu_users_group(admin)):
+        # bioblend raises unless Galaxy answers 200
+        admin.make_put_request(f"{admin.base_url}/api/groups/{group}/users/{user['id']}", payload={})
     return email, key
+
+
+def gpu_users_group(admin: GalaxyInstance) -> str | None:
+    """The id of the Galaxy group whose members may run the GPU tools, if the deployment has one."""
+    from tests.support import local_cluster
+
+    name = local_cluster.facts()["gpu_users_group"]
+    groups = admin.make_get_request(f"{admin.base_url}/api/groups").json()
+    return next((g["id"] for g in groups if g["name"] == name), None) if name else None
 
 
 @dataclass
