@@ -49,6 +49,12 @@ def test_tool_xml_is_valid_against_galaxys_xsd(template):
     assert schema.validate(document), "\n".join(str(e) for e in schema.error_log)
 
 
+def test_the_session_gets_its_idle_timeout_and_walltime_from_the_settings():
+    xml = render_template(TOOLS_DIR / "interactive" / "interactivetool_ml_jupyter_notebook.xml.j2", **TOOL_VARS)
+    env = {e.get("name"): e.text for e in etree.fromstring(xml.encode()).iter("environment_variable")}
+    assert env["GXNB_SESSION_IDLE_TIMEOUT"] == "3600" and env["GXNB_SESSION_WALLTIME"] == "43200", env
+
+
 def test_notebook_tool_keeps_galaxy_europes_id_and_image_from_the_facts():
     xml = render_template(TOOLS_DIR / "interactive" / "interactivetool_ml_jupyter_notebook.xml.j2", **TOOL_VARS)
     root = etree.fromstring(xml.encode())
