@@ -32,6 +32,7 @@ FACTS = {
     "job_container_label": "gxnb_job_container_label",
     "job_pids_limit": "gxnb_job_pids_limit",
     "notebook_port": "gxnb_notebook_port",
+    "it_routing": "gxnb_it_routing",
     "session_limit_per_user": "gxnb_session_limit_per_user",
     "gpu_users_group": "gxnb_gpu_users_group",
     # Local deployments: the containers' network and the containers (name:address:gpus:head|node).

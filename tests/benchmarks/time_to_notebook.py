@@ -30,12 +30,12 @@ def one_launch(endpoints: dict, api_key: str, hold: float = 0) -> tuple[float, s
     start = time.monotonic()
     gi, _history_id, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], api_key)
     ep = galaxy_it.wait_for_entry_point(gi, job_id, timeout=900, progress=None)
-    url = endpoints["galaxy_url"].rstrip("/") + ep["target_path"] + "lab"
+    url = ep["target_url"] + "lab"
     galaxy_it.wait_for_http_200(url, timeout=300)
     elapsed = time.monotonic() - start
     node = local_cluster.node_of(galaxy_it.admin_instance(), job_id)
     time.sleep(hold)
-    requests.post(endpoints["galaxy_url"].rstrip("/") + ep["target_path"] + "api/shutdown", timeout=30)
+    requests.post(ep["target_url"] + "api/shutdown", timeout=30)
     galaxy_it.wait_for_job(gi, job_id, timeout=120)
     return elapsed, node
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import pathlib
 import secrets
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,6 +19,26 @@ from bioblend.galaxy import GalaxyInstance
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ENDPOINTS_FILE = REPO / ".deploy-local" / "endpoints.json"
 NOTEBOOK_TOOL_ID = "interactive_tool_ml_jupyter_notebook"
+
+
+def _localhost_subdomains_resolve_to_the_loopback() -> None:
+    """Browsers resolve every *.localhost name to the loopback (RFC 6761), where the local
+    deployment's sessions live (<key>-<token>.ep.interactivetool.localhost); glibc does not.
+    Do as browsers do, in this process."""
+    if getattr(socket.getaddrinfo, "gxnb_localhost", False):
+        return
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".localhost"):
+            host = "127.0.0.1"
+        return original(host, *args, **kwargs)
+
+    getaddrinfo.gxnb_localhost = True
+    socket.getaddrinfo = getaddrinfo
+
+
+_localhost_subdomains_resolve_to_the_loopback()
 
 
 def load_endpoints() -> dict:
@@ -64,12 +85,20 @@ class NotebookSession:
 
     @property
     def path(self) -> str:
-        """The interactive tool's path, /interactivetool/ep/<key>/<token>/."""
+        """The session's path: / on its own subdomain, /interactivetool/ep/<key>/<token>/ by path."""
         return self.entry_point["target_path"]
 
     @property
     def url(self) -> str:
-        return self.galaxy_url.rstrip("/") + self.path
+        """The session's URL as Galaxy hands it to the user (ends with /)."""
+        return self.entry_point["target_url"]
+
+    @property
+    def key_and_token(self) -> tuple[str, str]:
+        """The entry point's key and token, from <key>-<token>.ep... or .../ep/<key>/<token>/."""
+        if self.path == "/":
+            return tuple(self.url.split("://", 1)[1].split(".", 1)[0].split("-", 1))
+        return tuple(self.path.rstrip("/").split("/")[-2:])
 
     def api(self, method: str, sub: str, **kw) -> requests.Response:
         return requests.request(method, self.url + sub.lstrip("/"), timeout=30, **kw)
@@ -111,7 +140,9 @@ def wait_for_entry_point(gi: GalaxyInstance, job_id: str, timeout: float = 180, 
         if eps and eps[0].get("active"):
             ep = eps[0]
             target = gi.make_get_request(f"{gi.base_url}/api/entry_points/{ep['id']}/access").json()["target"]
-            ep["target_path"] = "/" + target.split("://", 1)[-1].split("/", 1)[1] if "://" in target else target
+            ep["target_url"] = target if "://" in target else gi.base_url.rstrip("/") + target
+            ep["target_url"] += "" if ep["target_url"].endswith("/") else "/"
+            ep["target_path"] = "/" + ep["target_url"].split("://", 1)[1].split("/", 1)[1]
             return ep
         state = gi.jobs.show_job(job_id)["state"]
         if state in ("error", "deleted", "failed"):

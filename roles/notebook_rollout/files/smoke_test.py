@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 import time
 import urllib.error
@@ -22,6 +23,19 @@ import urllib.request
 
 class SmokeTestFailed(Exception):
     pass
+
+
+def localhost_subdomains_resolve_to_the_loopback() -> None:
+    """Sessions routed by subdomain live at <key>-<token>.ep.interactivetool.<host>: browsers
+    resolve every *.localhost name to the loopback (RFC 6761), glibc does not; do as they do."""
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".localhost"):
+            host = "127.0.0.1"
+        return original(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
 
 
 def main() -> int:
@@ -35,6 +49,7 @@ def main() -> int:
     if not key:
         print("smoke test: GALAXY_API_KEY is not set", file=sys.stderr)
         return 2
+    localhost_subdomains_resolve_to_the_loopback()
     smoke = SmokeTest(args.galaxy_url.rstrip("/"), key, args.timeout)
     try:
         summary = smoke.run(args.tool_id, args.image)
@@ -51,7 +66,7 @@ class SmokeTest:
     def __init__(self, galaxy_url: str, key: str, timeout: float):
         self.galaxy_url, self.key, self.timeout = galaxy_url, key, timeout
         self.start = time.monotonic()
-        self.history_id = self.job_id = self.path = None
+        self.history_id = self.job_id = self.session_url = None
 
     def step(self, message: str) -> None:
         print(f"[{time.monotonic() - self.start:6.1f} s] {message}", flush=True)
@@ -107,25 +122,26 @@ class SmokeTest:
                 raise SmokeTestFailed(f"entry point of job {self.job_id} not active after {self.timeout:.0f} s")
             time.sleep(0.5)
         target = self.api("GET", f"entry_points/{eps[0]['id']}/access")["target"]
-        self.path = "/" + target.split("://", 1)[1].split("/", 1)[1] if "://" in target else target
-        self.step(f"entry point active: {self.path}")
+        # Subdomain routing: a full URL of its own; path routing: a path on Galaxy's URL.
+        self.session_url = (target if "://" in target else self.galaxy_url + target).rstrip("/") + "/"
+        self.step(f"entry point active: {self.session_url}")
         while True:
-            status, text = self.request("GET", f"{self.galaxy_url}{self.path}lab", api=False)
+            status, text = self.request("GET", f"{self.session_url}lab", api=False)
             if status == 200 and "JupyterLab" in text:
                 break
             state = self.api("GET", f"jobs/{self.job_id}")["state"]
             if state in ("error", "failed", "deleted", "deleting", "ok"):
                 raise self.job_failure(state)
             if self.remaining() <= 0:
-                raise SmokeTestFailed(f"JupyterLab did not answer through {self.path} within {self.timeout:.0f} s "
-                                      f"(last answer {status}: {text[:200]})")  # fmt: skip
+                raise SmokeTestFailed(f"JupyterLab did not answer through {self.session_url} within "
+                                      f"{self.timeout:.0f} s (last answer {status}: {text[:200]})")  # fmt: skip
             time.sleep(0.5)
         seconds = time.monotonic() - launched
         self.step(f"JupyterLab answered through the route in {seconds:.1f} s")
         # Galaxy records the container a job ran (job metrics, core plugin) when the job ends:
         # shut the session down the way a user does, then read it.
-        self.request("POST", f"{self.galaxy_url}{self.path}api/shutdown", {}, api=False)
-        self.path = None
+        self.request("POST", f"{self.session_url}api/shutdown", {}, api=False)
+        self.session_url = None
         state = self.wait_for_end(60)
         metrics = {m["name"]: m["raw_value"] for m in self.api("GET", f"jobs/{self.job_id}?full=true")["job_metrics"]}
         ran = metrics.get("container_id")
@@ -150,8 +166,8 @@ class SmokeTest:
     def clean_up(self) -> None:
         """Shut the smoke session down (or cancel its job) and purge its history; never raises."""
         try:
-            if self.path:
-                self.request("POST", f"{self.galaxy_url}{self.path}api/shutdown", {}, api=False)
+            if self.session_url:
+                self.request("POST", f"{self.session_url}api/shutdown", {}, api=False)
             if self.job_id:
                 status, text = self.request("GET", f"{self.galaxy_url}/api/jobs/{self.job_id}")
                 if status == 200 and json.loads(text)["state"] not in ("ok", "error", "failed", "deleted"):

@@ -16,13 +16,15 @@ def test_galaxy_requests_go_to_galaxy(host):
     assert get(host, "/", "galaxy.example.org").strip() == "upstream=galaxy"
 
 
-def test_path_form_goes_to_the_proxy(host):
-    # The stand-in upstream serves index.html for the directory-like path it receives.
+def test_path_form_stays_off_galaxys_origin_unless_turned_on(host):
+    """Path routing is off by default: the path goes to Galaxy, never to the proxy."""
     out = host.run("curl -s -o /dev/null -w '%{http_code}' -H 'Host: galaxy.example.org' "
                    "http://127.0.0.1:8080/interactivetool/ep/abc/def/")
-    assert out.stdout == "404"  # the proxy stand-in has no such file: it, not Galaxy, answered
+    assert out.stdout == "404", out.stdout  # Galaxy's stand-in has no such file
     log = host.run("journalctl -u upstream-it-proxy --no-pager | grep -c 'GET /interactivetool/ep/abc/def/'")
-    assert int(log.stdout.strip() or 0) >= 1
+    assert int(log.stdout.strip() or 0) == 0
+    galaxy_log = host.run("journalctl -u upstream-galaxy --no-pager | grep -c 'GET /interactivetool/ep/abc/def/'")
+    assert int(galaxy_log.stdout.strip() or 0) >= 1
 
 
 @pytest.mark.parametrize("name", ["abc123-tok456.ep.interactivetool.galaxy.example.org"])
