@@ -24,6 +24,7 @@ TOOL_VARS = {
         "notebook_port": 8888,
         "notebook_tool_version": "0.1.0",
         "galaxy_url_for_jobs": "http://172.18.0.1:8080",
+        "it_routing": "subdomain",
         "session_idle_seconds": 3600,
         "session_walltime_seconds": 43200,
     }
@@ -47,6 +48,18 @@ def test_tool_xml_is_valid_against_galaxys_xsd(template):
     document = etree.fromstring(xml.encode())
     schema = galaxy_xsd()
     assert schema.validate(document), "\n".join(str(e) for e in schema.error_log)
+
+
+@pytest.mark.parametrize(("routing", "requires_domain", "path_in_url"),
+                         [("subdomain", "True", "False"), ("path", "False", "True")])
+def test_the_entry_point_follows_the_routing_setting(routing, requires_domain, path_in_url):
+    variables = {"tool": dict(TOOL_VARS["tool"], it_routing=routing)}
+    xml = render_template(TOOLS_DIR / "interactive" / "interactivetool_ml_jupyter_notebook.xml.j2", **variables)
+    document = etree.fromstring(xml.encode())
+    assert galaxy_xsd().validate(document)
+    entry_point = document.find("entry_points/entry_point")
+    assert entry_point.get("requires_domain") == requires_domain
+    assert entry_point.get("requires_path_in_url") == path_in_url
 
 
 def test_the_session_gets_its_idle_timeout_and_walltime_from_the_settings():
