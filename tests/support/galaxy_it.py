@@ -5,10 +5,10 @@ Used by the end-to-end tests and the time-to-notebook benchmark.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pathlib
 import secrets
-import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,20 +22,13 @@ NOTEBOOK_TOOL_ID = "interactive_tool_ml_jupyter_notebook"
 
 
 def _localhost_subdomains_resolve_to_the_loopback() -> None:
-    """Browsers resolve every *.localhost name to the loopback (RFC 6761), where the local
-    deployment's sessions live (<key>-<token>.ep.interactivetool.localhost); glibc does not.
-    Do as browsers do, in this process."""
-    if getattr(socket.getaddrinfo, "gxnb_localhost", False):
-        return
-    original = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):
-        if isinstance(host, str) and host.endswith(".localhost"):
-            host = "127.0.0.1"
-        return original(host, *args, **kwargs)
-
-    getaddrinfo.gxnb_localhost = True
-    socket.getaddrinfo = getaddrinfo
+    """Sessions routed by subdomain live at <key>-<token>.ep.interactivetool.localhost locally:
+    resolve *.localhost as browsers do, with the rollout smoke test's own helper (one definition)."""
+    spec = importlib.util.spec_from_file_location(
+        "gxnb_smoke_test", REPO / "roles" / "notebook_rollout" / "files" / "smoke_test.py")
+    smoke_test = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(smoke_test)
+    smoke_test.localhost_subdomains_resolve_to_the_loopback()
 
 
 _localhost_subdomains_resolve_to_the_loopback()

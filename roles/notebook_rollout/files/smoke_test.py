@@ -27,7 +27,10 @@ class SmokeTestFailed(Exception):
 
 def localhost_subdomains_resolve_to_the_loopback() -> None:
     """Sessions routed by subdomain live at <key>-<token>.ep.interactivetool.<host>: browsers
-    resolve every *.localhost name to the loopback (RFC 6761), glibc does not; do as they do."""
+    resolve every *.localhost name to the loopback (RFC 6761), glibc does not; do as they do
+    (in this process; the end-to-end tests' helpers use this too)."""
+    if getattr(socket.getaddrinfo, "localhost_subdomains", False):
+        return
     original = socket.getaddrinfo
 
     def getaddrinfo(host, *args, **kwargs):
@@ -35,6 +38,7 @@ def localhost_subdomains_resolve_to_the_loopback() -> None:
             host = "127.0.0.1"
         return original(host, *args, **kwargs)
 
+    getaddrinfo.localhost_subdomains = True
     socket.getaddrinfo = getaddrinfo
 
 
