@@ -3,6 +3,7 @@ registers on their own; the admin creates accounts."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -14,14 +15,19 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_visitor_cannot_register_and_galaxy_shows_no_register_link():
+    """What Galaxy's register form does: the page's session token, then POST /user/create."""
     endpoints = galaxy_it.load_endpoints()
+    visitor = requests.Session()
+    page = visitor.get(f"{endpoints['galaxy_url']}/", timeout=30).text
+    token = re.search(r'session_csrf_token = "([0-9a-f]+)"', page).group(1)
     name = f"walkin-{uuid.uuid4().hex[:8]}"
-    answer = requests.post(f"{endpoints['galaxy_url']}/api/users", timeout=30,
-                           json={"username": name, "email": f"{name}@example.org", "password": "a-long-password-1"})
-    assert answer.status_code == 403, answer.text
-    assert "User creation is not allowed" in answer.json()["err_msg"], answer.text
-    config = requests.get(f"{endpoints['galaxy_url']}/api/configuration", timeout=30).json()
-    assert config["allow_user_creation"] is False  # the client hides "Register here"
+    answer = visitor.post(f"{endpoints['galaxy_url']}/user/create", timeout=30,
+                          json={"email": f"{name}@example.org", "username": name, "password": "a-long-password-1",
+                                "confirm": "a-long-password-1", "subscribe": False, "session_csrf_token": token})
+    assert answer.status_code >= 400, answer.text
+    assert "User registration is disabled" in answer.json()["err_msg"], answer.text
+    config = visitor.get(f"{endpoints['galaxy_url']}/api/configuration", timeout=30).json()
+    assert config["allow_local_account_creation"] is False  # the client shows no "Register here"
     assert not galaxy_it.admin_instance().users.get_users(f_email=f"{name}@example.org")
 
 
@@ -40,7 +46,8 @@ def test_a_user_outside_the_gpu_users_group_is_told_whom_to_ask():
     _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"], gpu_user=False)
     gi, _history, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], key)
     assert galaxy_it.wait_for_job(gi, job_id, timeout=120) == "error"
-    job = gi.jobs.show_job(job_id, full_details=True)  # what the user sees of their own job
-    said = " ".join(str(job.get(key) or "") for key in ("info", "stderr", "job_messages"))
-    assert f"only members of the Galaxy group '{group}'" in said, job
+    # What the user sees on the job's output in the history.
+    outputs = gi.jobs.show_job(job_id, full_details=True)["outputs"].values()
+    said = " ".join(gi.datasets.show_dataset(output["id"]).get("misc_info") or "" for output in outputs)
+    assert f"only members of the Galaxy group '{group}'" in said, said
     assert endpoints["admin_email"] in said, said
