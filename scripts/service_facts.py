@@ -26,6 +26,7 @@ FACTS = {
     "image_variant": "gxnb_notebook_image_variant",
     "registry": "gxnb_registry",
     "public_port": "gxnb_public_port",
+    "public_http_port": "gxnb_public_http_port if gxnb_public_scheme == 'https' else ''",
     "bind_address": "gxnb_local_bind_address | default('127.0.0.1')",
     # The host engine's bridge (local deployments: the registry listens on its gateway).
     "host_bridge": "gxnb_local_host_bridge | default('')",

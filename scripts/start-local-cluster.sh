@@ -14,7 +14,9 @@ gxnb_load_facts
 NETWORK="${GXNB_LOCAL_NETWORK_NAME:-gxnb-local}"
 SUBNET="$GXNB_FACT_LOCAL_NETWORK"
 IMAGE="$GXNB_SYSTEMD_IMAGE"
-HTTP_PORT="$GXNB_FACT_PUBLIC_PORT"      # host port == nginx port inside the head (gxnb_public_port)
+# Host ports == nginx's ports inside the head: gxnb_public_port (HTTPS) and, with TLS, the
+# plain-HTTP port that redirects to it.
+PUBLIC_PORTS="$GXNB_FACT_PUBLIC_PORT $GXNB_FACT_PUBLIC_HTTP_PORT"
 BIND_ADDR="$GXNB_FACT_BIND_ADDRESS"     # gxnb_local_bind_address
 SHARED_VOLUME="gxnb-local-galaxy"
 # Image archives the deploy script saves (no registry needed), read-only in the job nodes.
@@ -45,7 +47,7 @@ fi
 # The settings a container is made with; one that differs (another checkout's cache, an
 # address changed in the inventory) makes the container anew. Its volumes are kept.
 wanted_settings() {  # ADDRESS KIND
-  echo "address=$1 cache=$([ "$2" = node ] && echo "$HOST_CACHE") image=$IMAGE"
+  echo "address=$1 cache=$([ "$2" = node ] && echo "$HOST_CACHE") ports=$([ "$2" = head ] && echo "${PUBLIC_PORTS% }") image=$IMAGE"
 }
 
 start_container() {  # NAME ADDRESS GPUS KIND
@@ -53,7 +55,7 @@ start_container() {  # NAME ADDRESS GPUS KIND
   local args=(--network "$NETWORK" --ip "$address" -v "$SHARED_VOLUME:/srv/galaxy")
   settings="$(wanted_settings "$address" "$kind")"
   if [ "$kind" = head ]; then
-    args+=(-p "${BIND_ADDR}:${HTTP_PORT}:${HTTP_PORT}")
+    for port in $PUBLIC_PORTS; do args+=(-p "${BIND_ADDR}:${port}:${port}"); done
   else
     args+=(-v "${name}-docker:/var/lib/docker" -v "${HOST_CACHE}:/var/cache/gxnb-host:ro")
     mkdir -p "$FAKE_GPUS"

@@ -44,17 +44,11 @@ def test_new_user_is_not_admin(endpoints, user_key):
 ROUTING = local_cluster.facts()["it_routing"]
 
 
-def galaxy_host_and_port(endpoints) -> tuple[str, str]:
-    netloc = endpoints["galaxy_url"].split("://", 1)[1].rstrip("/")
-    host, _, port = netloc.partition(":")
-    return host, port or "80"
-
-
 def test_jupyterlab_answers_through_nginx_and_the_proxy(endpoints, session):
-    host, port = galaxy_host_and_port(endpoints)
+    scheme, netloc = endpoints["galaxy_url"].rstrip("/").split("://", 1)
     key, token = session.key_and_token
     if ROUTING == "subdomain":  # its own origin, not Galaxy's
-        assert session.url == f"http://{key}-{token}.ep.interactivetool.{host}:{port}/", session.url
+        assert session.url == f"{scheme}://{key}-{token}.ep.interactivetool.{netloc}/", session.url
     else:
         assert session.url == f"{endpoints['galaxy_url']}/interactivetool/ep/{key}/{token}/", session.url
     page = galaxy_it.wait_for_http_200(session.url + "lab")
@@ -98,10 +92,22 @@ def test_the_session_is_not_served_on_galaxys_origin_by_path(endpoints, session)
     assert "JupyterLab" not in answer.text and "Jupyter Server" not in answer.text, answer.text[:300]
 
 
-def test_kernel_runs_code_over_the_websocket_and_file_returns_to_history(session):
+def test_the_session_is_served_over_https_with_the_security_headers(endpoints, session):
+    if not endpoints["galaxy_url"].startswith("https://"):
+        pytest.skip("this deployment serves plain HTTP (gxnb_public_scheme: http)")
+    assert session.url.startswith("https://"), session.url  # the link Galaxy gives users
+    headers = session.api("GET", "lab").headers
+    assert headers["Strict-Transport-Security"].startswith("max-age=")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"  # its host name carries the session's token
+
+
+def test_kernel_runs_code_over_the_websocket_and_file_returns_to_history(endpoints, session):
     kernel = session.api("POST", "api/kernels", json={"name": "python3"})
     assert kernel.status_code == 201, kernel.text
     ws_url = session.url.replace("http://", "ws://").replace("https://", "wss://")
+    # over TLS (wss://) wherever Galaxy is served over HTTPS
+    assert ws_url.startswith("wss://") == endpoints["galaxy_url"].startswith("https://"), ws_url
     ws_url += f"api/kernels/{kernel.json()['id']}/channels"
     marker = uuid.uuid4().hex
     code = (

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import pathlib
 import secrets
+import ssl
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -32,6 +34,24 @@ def _localhost_subdomains_resolve_to_the_loopback() -> None:
 
 
 _localhost_subdomains_resolve_to_the_loopback()
+
+
+def trust_the_local_ca() -> str | None:
+    """Trust the local deployment's CA as a user told to would (the CA the deploy copied next to
+    the endpoints file): requests, bioblend, tus uploads, urllib and websocket-client then verify
+    the certificate against this machine's CAs plus that one. Returns the bundle's path."""
+    ca = ENDPOINTS_FILE.parent / "tls-ca.crt"
+    if not ca.exists():
+        return None
+    system_cas = pathlib.Path(ssl.get_default_verify_paths().openssl_cafile)  # OpenSSL's own, not the variable
+    bundle = ENDPOINTS_FILE.parent / "tls-trust-bundle.pem"
+    bundle.write_text((system_cas.read_text() if system_cas.exists() else "") + "\n" + ca.read_text())
+    for variable in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "WEBSOCKET_CLIENT_CA_BUNDLE"):
+        os.environ[variable] = str(bundle)
+    return str(bundle)
+
+
+trust_the_local_ca()
 
 
 def load_endpoints() -> dict:

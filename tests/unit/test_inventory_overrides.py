@@ -31,10 +31,19 @@ def value(inventory: str, host: str, variable: str) -> str:
         ("inventory/production", "gpu01.example.org", "gxnb_notebook_image",
          "registry.example.org/gxnb/jupyterlab-ai:gpu"),
         ("inventory/production", "gpu02.example.org", "gxnb_gpu_count", "2"),
-        ("inventory/local", "gxnb-local-node1", "gxnb_galaxy_url_for_jobs", "http://172.30.0.10:8080"),
-        ("inventory/local", "gxnb-local-head", "galaxy_tool_vars.galaxy_url_for_jobs", "http://172.30.0.10:8080"),
-        ("inventory/local", "gxnb-local-head", "galaxy_jobs_galaxy_url", "http://172.30.0.10:8080"),
+        ("inventory/local", "gxnb-local-node1", "gxnb_galaxy_url_for_jobs", "http://172.30.0.10:8090"),
+        ("inventory/local", "gxnb-local-head", "galaxy_tool_vars.galaxy_url_for_jobs", "http://172.30.0.10:8090"),
+        ("inventory/local", "gxnb-local-head", "galaxy_jobs_galaxy_url", "http://172.30.0.10:8090"),
         ("inventory/local", "gxnb-local-node2", "slurm_job_container_label", "org.gxnb.slurm-job-id"),
+        # TLS: production on 443 with the redirect on 80; locally 8443 / 8080 and the job nodes'
+        # plain-HTTP listener on the head's cluster address
+        ("inventory/production", "galaxy.example.org", "galaxy_nginx_tls", "true"),
+        ("inventory/production", "galaxy.example.org", "galaxy_nginx_listen_port", "443"),
+        ("inventory/production", "galaxy.example.org", "galaxy_nginx_http_port", "80"),
+        ("inventory/production", "galaxy.example.org", "galaxy_nginx_cluster_listen", ""),
+        ("inventory/local", "gxnb-local-head", "gxnb_galaxy_url", "https://localhost:8443"),
+        ("inventory/local", "gxnb-local-head", "galaxy_nginx_http_port", "8080"),
+        ("inventory/local", "gxnb-local-head", "galaxy_nginx_cluster_listen", "172.30.0.10:8090"),
     ],
 )  # fmt: skip
 def test_inventory_settings_win_over_the_shared_defaults(inventory, host, variable, expected):

@@ -1,10 +1,17 @@
-"""galaxy_nginx: Galaxy, interactive tools by path and by wildcard subdomain, websocket headers."""
+"""galaxy_nginx: TLS with a local CA, plain HTTP redirected, security headers, Galaxy and
+interactive tools by wildcard subdomain (path form off), websocket headers, the job nodes'
+plain-HTTP listener."""
 
 import pytest
 
+GALAXY = "galaxy.example.org"
+SESSION = "abc123-tok456.ep.interactivetool.galaxy.example.org"
+CA = "/etc/nginx/tls/gxnb-local-ca.crt"
 
-def get(host, path, host_header):
-    return host.check_output(f"curl -s -H 'Host: {host_header}' http://127.0.0.1:8080{path}")
+
+def https(host, name, path="/", options=""):
+    """curl as a client that trusts the host's CA store (where the role put the local CA)."""
+    return host.run(f"curl -sS {options} --resolve {name}:8443:127.0.0.1 https://{name}:8443{path}")
 
 
 def test_nginx_running_and_config_valid(host):
@@ -12,30 +19,69 @@ def test_nginx_running_and_config_valid(host):
     assert host.run("nginx -t").rc == 0
 
 
-def test_galaxy_requests_go_to_galaxy(host):
-    assert get(host, "/", "galaxy.example.org").strip() == "upstream=galaxy"
+def test_the_certificate_is_the_local_cas_and_covers_galaxy_and_the_sessions(host):
+    assert host.run(f"openssl verify -CAfile {CA} /etc/nginx/tls/server.crt").rc == 0
+    sans = host.check_output("openssl x509 -in /etc/nginx/tls/server.crt -noout -ext subjectAltName")
+    assert f"DNS:{GALAXY}" in sans and "DNS:*.ep.interactivetool.galaxy.example.org" in sans
+    assert host.file("/etc/nginx/tls/server.key").mode == 0o600
+    assert host.file("/etc/nginx/tls/gxnb-local-ca.key").mode == 0o600
+
+
+def test_galaxy_is_served_over_verified_https(host):
+    answer = https(host, GALAXY)
+    assert answer.rc == 0, answer.stderr
+    assert answer.stdout.strip() == "upstream=galaxy"
+
+
+def test_a_client_without_the_ca_refuses_the_certificate(host):
+    only_a_public_root = "--cacert /usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt --capath /nonexistent"
+    answer = https(host, GALAXY, options=only_a_public_root)
+    assert answer.rc == 60, (answer.rc, answer.stderr)  # curl: peer certificate cannot be authenticated
+
+
+@pytest.mark.parametrize("name", [GALAXY, SESSION])
+def test_plain_http_redirects_to_https(host, name):
+    out = host.check_output(f"curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}' -H 'Host: {name}' "
+                            "'http://127.0.0.1:8080/some/path?x=1'")
+    assert out == f"301 https://{name}:8443/some/path?x=1", out
+
+
+@pytest.mark.parametrize("name,referrer", [(GALAXY, "strict-origin-when-cross-origin"), (SESSION, "no-referrer")])
+def test_security_headers(host, name, referrer):
+    headers = https(host, name, options="-D - -o /dev/null").stdout.lower()
+    assert "strict-transport-security: max-age=31536000" in headers
+    assert "x-content-type-options: nosniff" in headers
+    assert "x-frame-options: sameorigin" in headers
+    assert f"referrer-policy: {referrer}" in headers
 
 
 def test_path_form_stays_off_galaxys_origin_unless_turned_on(host):
     """Path routing is off by default: the path goes to Galaxy, never to the proxy."""
-    out = host.run("curl -s -o /dev/null -w '%{http_code}' -H 'Host: galaxy.example.org' "
-                   "http://127.0.0.1:8080/interactivetool/ep/abc/def/")
-    assert out.stdout == "404", out.stdout  # Galaxy's stand-in has no such file
+    out = https(host, GALAXY, "/interactivetool/ep/abc/def/", options="-o /dev/null -w '%{http_code}'").stdout
+    assert out == "404", out  # Galaxy's stand-in has no such file
     log = host.run("journalctl -u upstream-it-proxy --no-pager | grep -c 'GET /interactivetool/ep/abc/def/'")
     assert int(log.stdout.strip() or 0) == 0
     galaxy_log = host.run("journalctl -u upstream-galaxy --no-pager | grep -c 'GET /interactivetool/ep/abc/def/'")
     assert int(galaxy_log.stdout.strip() or 0) >= 1
 
 
-@pytest.mark.parametrize("name", ["abc123-tok456.ep.interactivetool.galaxy.example.org"])
-def test_subdomain_form_goes_to_the_proxy(host, name):
-    assert get(host, "/", name).strip() == "upstream=it-proxy"
+def test_subdomain_form_goes_to_the_proxy(host):
+    assert https(host, SESSION).stdout.strip() == "upstream=it-proxy"
 
 
 @pytest.mark.parametrize("name", ["abc123-tok456.other.interactivetool.galaxy.example.org",
                                   "abc123-tok456.ep.interactivetool.evil.example.com"])
 def test_other_subdomains_do_not_reach_the_proxy(host, name):
-    assert get(host, "/", name).strip() == "upstream=galaxy"
+    # -k: these names are not on the certificate; what matters is where nginx sends them
+    assert https(host, name, options="-k").stdout.strip() == "upstream=galaxy"
+
+
+def test_job_nodes_listener_serves_galaxy_only_over_plain_http(host):
+    assert host.check_output("curl -s http://127.0.0.2:8090/").strip() == "upstream=galaxy"
+    # a session's name on that listener still gets Galaxy: no route to sessions there
+    assert host.check_output(f"curl -s -H 'Host: {SESSION}' http://127.0.0.2:8090/").strip() == "upstream=galaxy"
+    # and it listens on that address only
+    assert host.run("curl -s http://127.0.0.1:8090/").rc != 0
 
 
 def test_websocket_upgrade_headers_are_forwarded(host):
