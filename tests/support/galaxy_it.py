@@ -36,26 +36,25 @@ def _localhost_subdomains_resolve_to_the_loopback() -> None:
 _localhost_subdomains_resolve_to_the_loopback()
 
 
-def trust_the_local_ca() -> str | None:
-    """Trust the local deployment's CA as a user told to would (the CA the deploy copied next to
-    the endpoints file): requests, bioblend, tus uploads, urllib and websocket-client then verify
-    the certificate against this machine's CAs plus that one. Returns the bundle's path."""
-    ca = ENDPOINTS_FILE.parent / "tls-ca.crt"
-    if not ca.exists():
-        return None
+def trust_the_local_ca() -> None:
+    """Trust the local deployment's CA as a user told to would (the endpoints file names the copy
+    the deploy made): requests, bioblend, tus uploads, urllib and websocket-client then verify
+    the certificate against this machine's CAs plus that one."""
+    if not ENDPOINTS_FILE.exists() or not (ca_path := load_endpoints().get("ca_certificate")):
+        return
+    ca = pathlib.Path(ca_path)
     system_cas = pathlib.Path(ssl.get_default_verify_paths().openssl_cafile)  # OpenSSL's own, not the variable
     bundle = ENDPOINTS_FILE.parent / "tls-trust-bundle.pem"
     bundle.write_text((system_cas.read_text() if system_cas.exists() else "") + "\n" + ca.read_text())
     for variable in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "WEBSOCKET_CLIENT_CA_BUNDLE"):
         os.environ[variable] = str(bundle)
-    return str(bundle)
-
-
-trust_the_local_ca()
 
 
 def load_endpoints() -> dict:
     return json.loads(ENDPOINTS_FILE.read_text())
+
+
+trust_the_local_ca()
 
 
 def admin_instance() -> GalaxyInstance:
