@@ -275,6 +275,51 @@ def test_a_job_asking_for_more_gpus_than_a_node_has_is_refused_saying_why(tmp_pa
         tpv("dry-run", "--job-conf", config_dir / "job_conf.yml", "--tool", "interactive_tool_ml_jupyter_notebook")
 
 
+class StoredInput:
+    """The parts of one of Galaxy's job input associations (and its dataset) that TPV reads to
+    mount a job's inputs."""
+
+    def __init__(self, path: str, extra_files: str | None = None, metadata_files: tuple[str, ...] = ()):
+        self.dataset, self._path, self._extra, self._metadata = self, path, extra_files, metadata_files
+
+    def get_file_name(self) -> str:
+        return self._path
+
+    def extra_files_path_exists(self) -> bool:
+        return self._extra is not None
+
+    @property
+    def extra_files_path(self) -> str:
+        return self._extra or self._path.replace(".dat", "_files")
+
+    def get_metadata_file_paths_and_extensions(self) -> list[tuple[str, str]]:
+        return [(path, "bai") for path in self._metadata]
+
+
+@pytest.mark.parametrize("tool_id", ["interactive_tool_ml_jupyter_notebook", "run_jupyter_job"])
+def test_a_job_container_mounts_its_own_input_files_read_only_and_no_other_dataset(tmp_path, tool_id):
+    """Every user's datasets live in one folder: a container gets the job's folders and exactly its
+    own input files (with their extra files and metadata files), never that folder."""
+    from tpv.commands.dryrunner import TPVDryRunner
+
+    runner = TPVDryRunner.from_params(str(render_tpv(tmp_path, gpu_count=0) / "job_conf.yml"), tool_id=tool_id)
+    objects = "/srv/galaxy/data/objects"
+    runner.job.input_datasets = [StoredInput(f"{objects}/a/dataset_a.dat"),
+                                 StoredInput(f"{objects}/b/dataset_b.dat", extra_files=f"{objects}/b/dataset_b_files"),
+                                 StoredInput(f"{objects}/a/dataset_a.dat")]  # fmt: skip
+    runner.job.input_library_datasets = [
+        StoredInput(f"{objects}/c/dataset_c.dat", metadata_files=(f"{objects}/_metadata_files/metadata_1.dat",))
+    ]
+    volumes = runner.run()[0].params["docker_volumes"].split(",")
+    assert volumes == ["$tool_directory:ro", "$job_directory:ro", "$working_directory:rw",
+                       f"{objects}/_metadata_files/metadata_1.dat:ro", f"{objects}/a/dataset_a.dat:ro",
+                       f"{objects}/b/dataset_b.dat:ro", f"{objects}/b/dataset_b_files:ro",
+                       f"{objects}/c/dataset_c.dat:ro"], volumes  # fmt: skip
+    # A job without inputs (a fresh notebook) gets its own folders only.
+    runner.job.input_datasets, runner.job.input_library_datasets = [], []
+    assert runner.run()[0].params["docker_volumes"] == "$tool_directory:ro,$job_directory:ro,$working_directory:rw"
+
+
 class TrainingInput:
     """An H5 dataset as the tool's command template sees it: its name and, as text, its path."""
 
