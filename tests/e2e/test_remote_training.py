@@ -110,9 +110,7 @@ print("new histories", len(gi.histories.get_histories()) - before)
 
 @pytest.fixture(scope="module")
 def kernel():
-    endpoints = galaxy_it.load_endpoints()
-    _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])
-    session = galaxy_it.start_session(endpoints, key)
+    session = galaxy_it.new_users_session()
 
     def run(code: str, timeout: float = 600) -> str:
         return session.run_code(code, timeout=timeout)

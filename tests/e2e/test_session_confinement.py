@@ -19,9 +19,7 @@ CORES, MEMORY_GIB = 2, 4  # galaxy_config/tpv/tools.yml for the notebook tool
 
 @pytest.fixture(scope="module")
 def session():
-    endpoints = galaxy_it.load_endpoints()
-    _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])
-    started = galaxy_it.start_session(endpoints, key)
+    started = galaxy_it.new_users_session()
     yield started
     started.galaxy.jobs.cancel_job(started.job_id)
 

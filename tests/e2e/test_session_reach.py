@@ -40,27 +40,21 @@ def reach_from_session(session: galaxy_it.NotebookSession, address: str, port: i
     return session.run_code(REACH + f"print(reach({address!r}, {port}))").strip()
 
 
-def new_session(endpoints: dict) -> galaxy_it.NotebookSession:
-    _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])
-    return galaxy_it.start_session(endpoints, key)
-
-
 @pytest.fixture(scope="module")
 def sessions():
     """The target's session, another user's on the same node and a third user's on the other node."""
-    endpoints = galaxy_it.load_endpoints()
     admin = galaxy_it.admin_instance()
     started = []
     try:
-        target = new_session(endpoints)
+        target = galaxy_it.new_users_session()
         started.append(target)
         node, container = local_cluster.node_and_container(admin, target.job_id)
         other_node = next(n for n in local_cluster.job_nodes() if n != node)
         with local_cluster.drained(other_node):
-            same_node = new_session(endpoints)
+            same_node = galaxy_it.new_users_session()
             started.append(same_node)
         with local_cluster.drained(node):
-            elsewhere = new_session(endpoints)
+            elsewhere = galaxy_it.new_users_session()
             started.append(elsewhere)
         assert local_cluster.node_of(admin, same_node.job_id) == node
         assert local_cluster.node_of(admin, elsewhere.job_id) == other_node

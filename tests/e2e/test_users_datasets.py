@@ -30,12 +30,6 @@ print(json.dumps({{"own": read({own!r}), "other": read({other!r}),
 """
 
 
-def new_user() -> galaxy_it.GalaxyInstance:
-    endpoints = galaxy_it.load_endpoints()
-    _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])
-    return galaxy_it.GalaxyInstance(endpoints["galaxy_url"], key=key)
-
-
 def stored_path(dataset_id: str) -> str:
     """Where Galaxy keeps the dataset's file (shown to admins only)."""
     return galaxy_it.admin_instance().datasets.show_dataset(dataset_id)["file_name"]
@@ -43,7 +37,7 @@ def stored_path(dataset_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def alices_dataset() -> tuple[str, str]:
-    alice = new_user()
+    alice = galaxy_it.new_user()
     history = alice.histories.create_history(name="private")["id"]
     secret = f"alice's private data {uuid.uuid4().hex}"
     return stored_path(galaxy_it.paste_dataset(alice, history, secret, "private.txt")), secret
@@ -52,7 +46,7 @@ def alices_dataset() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def bobs_session():
     """Bob's notebook session, opened on a notebook of his own from his history."""
-    bob = new_user()
+    bob = galaxy_it.new_user()
     history = bob.histories.create_history(name="mine")["id"]
     notebook = galaxy_it.paste_dataset(bob, history, json.dumps(NOTEBOOK), "mine.ipynb", ext="ipynb")
     inputs = {"mode|mode_select": "previous", "mode|ipynb": {"src": "hda", "id": notebook}, "mode|run_it": False}

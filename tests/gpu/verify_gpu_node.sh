@@ -2,7 +2,8 @@
 # Hardware checks for a real GPU node (the steps Molecule and CI skip):
 #   driver loaded, nvidia-smi, NVML facts, the notebook's GPU line, a container
 #   with the NVIDIA runtime seeing the GPU, TensorFlow in the notebook image seeing it,
-#   and for Podman a CDI specification and a container given the GPU through it.
+#   for Podman a CDI specification and a container given the GPU through it, and where
+#   Slurm is installed a --gres=gpu:1 job that gets exactly one GPU (slurm_gres_check.sh).
 # Usage: tests/gpu/verify_gpu_node.sh [notebook-image]   (EXPECTED_GPUS=N to require N)
 # Prints one line per check and "N passed, N failed, N skipped"; exits 1 on a failure.
 set -uo pipefail
@@ -85,6 +86,10 @@ elif out="$(podman run --rm --device nvidia.com/gpu=all --entrypoint nvidia-smi 
 else
   report FAIL "Podman container sees the GPU" "$(echo "$out" | tail -3)"
 fi
+
+# 9 Slurm's allocation: a --gres=gpu:1 job on a one-node cluster gets exactly one of these GPUs
+line="$("$here/tests/gpu/slurm_gres_check.sh")"
+report "${line%% *}" "${line#* }"
 
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

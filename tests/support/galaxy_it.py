@@ -187,6 +187,18 @@ def start_session(endpoints: dict, api_key: str, inputs: dict | None = None, tim
     return NotebookSession(gi, endpoints["galaxy_url"], history_id, job_id, ep)
 
 
+def new_user() -> GalaxyInstance:
+    """Galaxy as a new user (in the GPU users' group where there is one); its .key is the user's API key."""
+    endpoints = load_endpoints()
+    _email, key = create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])
+    return GalaxyInstance(endpoints["galaxy_url"], key=key)
+
+
+def new_users_session(inputs: dict | None = None) -> NotebookSession:
+    """A notebook session of a new user, answering."""
+    return start_session(load_endpoints(), new_user().key, inputs)
+
+
 def wait_for_job(gi: GalaxyInstance, job_id: str, timeout: float = 180) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

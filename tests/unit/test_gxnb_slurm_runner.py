@@ -54,11 +54,11 @@ class FakeShell:
         return SimpleNamespace(stdout=self.stdout, stderr="", returncode=self.returncode)
 
 
-def failed_job(monkeypatch, shell: FakeShell, fail_message=None):
+def failed_job(monkeypatch, shell: FakeShell, fail_message=None, runner_instance=None):
     """mark_as_failed of the runner on a job in Slurm; returns the state handed to Galaxy's own."""
     handed = []
     monkeypatch.setattr(runner.ShellJobRunner, "mark_as_failed", lambda self, state: handed.append(state))
-    instance = object.__new__(runner.SlurmShellJobRunner)
+    instance = runner_instance or object.__new__(runner.SlurmShellJobRunner)
     instance.parse_destination_params = lambda params: ({}, {})
     instance.get_cli_plugins = lambda shell_params, job_params: (shell, None)
     state = SimpleNamespace(job_id="57", job_destination=SimpleNamespace(params={}))
@@ -106,3 +106,14 @@ def test_a_job_in_squeues_list_and_one_slurm_forgot_keep_galaxys_answer():
     assert plugin.parse_single_status("JOBID ST\n", "5", forgotten) == "galaxy's"
     unreachable = FakeShell("", returncode=1)  # slurmctld did not answer: ask again later
     assert plugin.parse_single_status("JOBID ST\n", "5", unreachable) == "running"
+
+
+def test_a_failure_the_status_check_found_is_explained_without_asking_slurm_again(monkeypatch):
+    shell = FakeShell(NODE_FAIL_LINE + "\n")
+    instance = object.__new__(runner.SlurmShellJobRunner)
+    status = runner.ScontrolStatus(SimpleNamespace(), instance._slurm_ended_jobs)
+    assert status.parse_single_status("JOBID ST\n", "57", shell) == "error"
+    state = failed_job(monkeypatch, shell, runner_instance=instance)
+    assert shell.commands == ["scontrol -o show job 57"]  # once, by the status check
+    assert state.fail_message.startswith("The job node gxnb-local-node2 stopped answering")
+    assert instance._slurm_ended_jobs == {}  # nothing kept once the job is failed

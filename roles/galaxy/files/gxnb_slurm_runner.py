@@ -71,8 +71,10 @@ def job_state(job: dict[str, str]):
 class ScontrolStatus:
     """Galaxy's Slurm plugin, asking scontrol about a job that has left squeue's list."""
 
-    def __init__(self, plugin):
+    def __init__(self, plugin, ended: dict[str, dict[str, str]] | None = None):
         self._plugin = plugin
+        # What scontrol said of each job it found failed, kept for the runner's failure message.
+        self._ended = {} if ended is None else ended
 
     def __getattr__(self, name):
         return getattr(self._plugin, name)
@@ -82,7 +84,11 @@ class ScontrolStatus:
             return self._plugin.parse_single_status(status, job_id, shell)
         result = shell.execute(f"scontrol -o show job {shlex.quote(str(job_id))}")
         if result.returncode == 0 and result.stdout.strip():
-            return job_state(parse_scontrol(result.stdout.splitlines()[0]))
+            fields = parse_scontrol(result.stdout.splitlines()[0])
+            state = job_state(fields)
+            if state == job_states.ERROR:
+                self._ended[str(job_id)] = fields
+            return state
         if "Invalid job id" in (result.stderr or "") + (result.stdout or ""):
             # Gone from slurmctld too (ended more than MinJobAge ago): Galaxy's own answer.
             return self._plugin.parse_single_status(status, job_id, shell)
@@ -96,7 +102,12 @@ class SlurmShellJobRunner(ShellJobRunner):
 
     def get_cli_plugins(self, shell_params, job_params):
         shell, job_interface = super().get_cli_plugins(shell_params, job_params)
-        return shell, ScontrolStatus(job_interface)
+        return shell, ScontrolStatus(job_interface, self._slurm_ended_jobs)
+
+    @property
+    def _slurm_ended_jobs(self) -> dict[str, dict[str, str]]:
+        """scontrol's fields of the failed jobs the status checks found, by Slurm job id."""
+        return self.__dict__.setdefault("_ended_jobs", {})
 
     def mark_as_failed(self, job_state):
         if getattr(job_state, "fail_message", None) is None:
@@ -111,6 +122,9 @@ class SlurmShellJobRunner(ShellJobRunner):
         super().mark_as_failed(job_state)
 
     def slurm_failure_message(self, job_state) -> str | None:
+        seen = self._slurm_ended_jobs.pop(str(job_state.job_id), None)
+        if seen is not None:  # the status check just asked scontrol
+            return failure_message(seen)
         shell_params, job_params = self.parse_destination_params(job_state.job_destination.params)
         shell, _job_interface = self.get_cli_plugins(shell_params, job_params)
         result = shell.execute(f"scontrol -o show job {shlex.quote(str(job_state.job_id))}")

@@ -1,8 +1,13 @@
 """slurm: a controller and a job node with two (fake) GPUs; jobs run and get distinct GPUs."""
 
+import base64
+import pathlib
 import time
 
 NODE_INFO = "sinfo -h -N -o '%N %t %G'"
+# The GPU hosts' check (tests/gpu/verify_gpu_node.sh runs it): kept working here on fake GPUs.
+GRES_CHECK = pathlib.Path(__file__).resolve().parents[5] / "tests" / "gpu" / "slurm_gres_check.sh"
+GPU_ARGS_HELPER = pathlib.Path(__file__).resolve().parents[3] / "files" / "slurm-job-gpus-docker-args"
 
 
 def wait_for(host, command, predicate, seconds=60):
@@ -65,3 +70,14 @@ def test_gpu_jobs_get_distinct_gpus_and_a_third_waits_for_one(host):
         wait_for(host, f"test -s /tmp/gpu-{third}.out && cat /tmp/gpu-{third}.out", lambda s: "gpus=" in s, 60)
     finally:
         host.run(f"scancel {first} {second} {third}")
+
+
+def test_the_gpu_hosts_slurm_check_passes_on_the_fake_gpus(host):
+    """tests/gpu/slurm_gres_check.sh: its own one-node cluster beside the scenario's gets one GPU."""
+    for source in (GRES_CHECK, GPU_ARGS_HELPER):  # this scenario's node runs no containers: no helper installed
+        content = base64.b64encode(source.read_bytes()).decode()
+        host.check_output(f"echo {content} | base64 -d > /var/tmp/{source.name}")
+    helper = f"/var/tmp/{GPU_ARGS_HELPER.name}"
+    out = host.run(f"GPU_DOCKER_ARGS_HELPER={helper} timeout 120 bash /var/tmp/{GRES_CHECK.name}")
+    assert out.rc == 0 and out.stdout.startswith("PASS "), out.stdout + out.stderr
+    assert "docker=-e CUDA_VISIBLE_DEVICES=" in out.stdout, out.stdout  # no NVIDIA toolkit on fake GPUs
