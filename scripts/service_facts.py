@@ -36,6 +36,8 @@ FACTS = {
     "it_routing": "gxnb_it_routing",
     "session_limit_per_user": "gxnb_session_limit_per_user",
     "gpu_users_group": "gxnb_gpu_users_group",
+    "galaxy_internal_port": "gxnb_galaxy_internal_port",
+    "downloads_location": "galaxy_x_accel_redirect_base",
     # Local deployments: the containers' network and the containers (name:address:gpus:head|node).
     "local_network": "gxnb_local_network | default('')",
     "local_containers": "gxnb_local_containers | default('') | trim",

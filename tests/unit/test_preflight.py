@@ -68,13 +68,14 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
          ["galaxy_nginx_tls_certificate=files needs", "galaxy_nginx_tls_certificate_file"]),
         ("gxnb_public_http_port=8443", ["galaxy_nginx_http_port=8443", "other than galaxy_nginx_listen_port=8443"]),
         ("gxnb_tls_certificate=acme", ["galaxy_nginx_tls_certificate", "local_ca", "files"]),
+        ("galaxy_nginx_downloads_dir=srv/galaxy/data/", ["galaxy_nginx_downloads_dir='srv/galaxy/data/'", "absolute"]),
     ],
     ids=["port-not-integer", "unknown-database", "short-munge-key", "node-without-address", "bad-time-limit",
          "missing-admin-email", "port-out-of-range",
          "unknown-image-variant", "postgresql-without-url", "registry-with-scheme", "id-secret-too-long",
          "share-without-path", "export-to-any-host", "export-without-root-squash",
          "firewall-source-not-an-address", "tls-files-not-named", "redirect-port-is-the-https-port",
-         "unknown-certificate-source"],
+         "unknown-certificate-source", "downloads-folder-not-absolute"],
 )
 def test_bad_value_fails_before_anything_changes(extra, expected):
     result = preflight(extra)

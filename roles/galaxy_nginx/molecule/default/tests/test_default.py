@@ -1,6 +1,7 @@
 """galaxy_nginx: TLS with a local CA, plain HTTP redirected, security headers, Galaxy and
 interactive tools by wildcard subdomain (path form off), websocket headers, the job nodes'
-plain-HTTP listener."""
+plain-HTTP listener, downloads sent by nginx from Galaxy's data folder only, tus uploads passed
+on as they arrive."""
 
 import pytest
 
@@ -88,3 +89,37 @@ def test_websocket_upgrade_headers_are_forwarded(host):
     conf = host.file("/etc/nginx/sites-enabled/galaxy.conf").content_string
     assert conf.count("proxy_set_header Upgrade $http_upgrade;") >= 2
     assert "proxy_http_version 1.1;" in conf
+
+
+@pytest.mark.parametrize("base", [f"--resolve {GALAXY}:8443:127.0.0.1 https://{GALAXY}:8443", "http://127.0.0.2:8090"])
+def test_nginx_sends_the_file_galaxy_names_from_its_data_folder_only(host, base):
+    def get(path):
+        return host.run(f"curl -sS -w '\\n%{{http_code}}' {base}{path}").stdout.rsplit("\n", 1)
+
+    assert get("/api/datasets/mine/display") == ["the dataset's bytes\n", "200"]
+    hostname = host.file("/etc/hostname").content_string
+    for name in ("climbing", "outside"):  # a path out of the folder, a file elsewhere
+        body, code = get(f"/api/datasets/{name}/display")
+        assert code != "200" and hostname not in body, (name, code, body)
+    # Nobody reaches the internal location straight.
+    for path in ("/_x_accel_redirect/srv/galaxy-data/datasets/mine.txt", "/_x_accel_redirect/etc/hostname"):
+        body, code = get(path)
+        assert code == "404" and "the dataset's bytes" not in body, (path, code)
+
+
+def test_tus_uploads_reach_galaxy_as_they_arrive_and_other_bodies_are_buffered(host):
+    """2 MB sent at 1 MB/s: on the tus location Galaxy gets the request at once; elsewhere nginx
+    takes the whole body first (and Galaxy gets it about 2 s later)."""
+    host.check_output("head -c 2000000 /dev/urandom > /tmp/upload.bin")
+
+    def seconds_until_galaxy_has_the_request(path):
+        out = host.check_output(
+            f"start=$(date +%s.%N); curl -sS -D - -o /dev/null --limit-rate 1M --data-binary @/tmp/upload.bin "
+            f"--resolve {GALAXY}:8443:127.0.0.1 https://{GALAXY}:8443{path}; echo start=$start"
+        )
+        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        start = float(out.rsplit("start=", 1)[1])
+        return float(fields["X-Headers-At"].strip()) - start
+
+    assert seconds_until_galaxy_has_the_request("/api/upload/resumable_upload/") < 1.0
+    assert seconds_until_galaxy_has_the_request("/api/tools/fetch") > 1.5
