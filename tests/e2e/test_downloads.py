@@ -47,7 +47,7 @@ def test_another_user_and_a_direct_request_get_no_bytes(dataset):
                            timeout=30)  # fmt: skip
     assert refused.status_code in (403, 404) and content not in refused.text, refused.status_code
     accel = local_cluster.facts()["downloads_location"]
-    stored = galaxy_it.admin_instance().datasets.show_dataset(dataset_id)["file_name"]  # shown to admins only
+    stored = galaxy_it.dataset_file(dataset_id)
     for path in (accel + stored, f"{accel}/etc/hostname"):
         direct = requests.get(owner.base_url + path, timeout=30)
         assert direct.status_code == 404, (path, direct.status_code)

@@ -30,17 +30,12 @@ print(json.dumps({{"own": read({own!r}), "other": read({other!r}),
 """
 
 
-def stored_path(dataset_id: str) -> str:
-    """Where Galaxy keeps the dataset's file (shown to admins only)."""
-    return galaxy_it.admin_instance().datasets.show_dataset(dataset_id)["file_name"]
-
-
 @pytest.fixture(scope="module")
 def alices_dataset() -> tuple[str, str]:
     alice = galaxy_it.new_user()
     history = alice.histories.create_history(name="private")["id"]
     secret = f"alice's private data {uuid.uuid4().hex}"
-    return stored_path(galaxy_it.paste_dataset(alice, history, secret, "private.txt")), secret
+    return galaxy_it.dataset_file(galaxy_it.paste_dataset(alice, history, secret, "private.txt")), secret
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +46,7 @@ def bobs_session():
     notebook = galaxy_it.paste_dataset(bob, history, json.dumps(NOTEBOOK), "mine.ipynb", ext="ipynb")
     inputs = {"mode|mode_select": "previous", "mode|ipynb": {"src": "hda", "id": notebook}, "mode|run_it": False}
     started = galaxy_it.start_session(galaxy_it.load_endpoints(), bob.key, inputs)
-    yield started, stored_path(notebook)
+    yield started, galaxy_it.dataset_file(notebook)
     started.galaxy.jobs.cancel_job(started.job_id)
 
 

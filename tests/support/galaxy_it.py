@@ -187,6 +187,11 @@ def start_session(endpoints: dict, api_key: str, inputs: dict | None = None, tim
     return NotebookSession(gi, endpoints["galaxy_url"], history_id, job_id, ep)
 
 
+def dataset_file(dataset_id: str) -> str:
+    """Where Galaxy keeps the dataset's file (shown to admins only)."""
+    return admin_instance().datasets.show_dataset(dataset_id)["file_name"]
+
+
 def new_user() -> GalaxyInstance:
     """Galaxy as a new user (in the GPU users' group where there is one); its .key is the user's API key."""
     endpoints = load_endpoints()
