@@ -34,6 +34,8 @@ add_secret galaxy_admin_password 'secrets.token_urlsafe(18)'
 add_secret galaxy_bootstrap_admin_api_key 'secrets.token_hex(24)'
 add_secret galaxy_id_secret 'secrets.token_hex(24)'  # encodes ids in Galaxy's URLs and API (Blowfish: 56 characters at most)
 add_secret gxnb_slurm_munge_key 'secrets.token_urlsafe(48)'  # munge's key, shared by the cluster's hosts
+add_secret gxnb_database_password 'secrets.token_hex(24)'  # Galaxy's PostgreSQL account
+add_secret gxnb_broker_password 'secrets.token_hex(24)'  # Celery's broker (Redis)
 
 export ANSIBLE_CONFIG="$GXNB_ROOT/ansible/ansible.cfg"
 "$GXNB_ROOT/.venv/bin/ansible-playbook" -i "$GXNB_INVENTORY" ansible/site.yml -e "@$secrets" "${extra[@]}" "$@"

@@ -88,8 +88,8 @@ def test_git_mode_reaches_its_command_branch():
             assert f"== '{value}'" in command, f"mode {value!r} has no branch in the command"
 
 
-def render_tpv(tmp_path: pathlib.Path, gpu_count: int, gpu_role: str = "") -> pathlib.Path:
-    config_dir = tmp_path / f"gpus{gpu_count}"
+def render_tpv(tmp_path: pathlib.Path, gpu_count: int, gpu_role: str = "", handlers: int = 2) -> pathlib.Path:
+    config_dir = tmp_path / f"gpus{gpu_count}-handlers{handlers}"
     (config_dir / "tpv").mkdir(parents=True)
     files = ["destinations.yml", "tools.yml"]
     for name in files:
@@ -108,6 +108,7 @@ def render_tpv(tmp_path: pathlib.Path, gpu_count: int, gpu_role: str = "") -> pa
         galaxy_tpv_files=files,
         galaxy_gpu_count=gpu_count,
         galaxy_session_limit_per_user=SESSION_LIMIT_PER_USER,
+        __galaxy_job_handler_processes=handlers,
         ansible_managed="test",
     )
     (config_dir / "job_conf.yml").write_text(job_conf)
@@ -262,6 +263,17 @@ def test_galaxy_counts_each_users_running_sessions_on_the_session_destinations(t
         {"type": "destination_user_concurrent_jobs", "id": f"{kind}_docker_session", "value": SESSION_LIMIT_PER_USER}
         for kind in kinds
     ]
+
+
+@pytest.mark.parametrize("handlers", [0, 2])
+def test_separate_job_handlers_take_jobs_with_skip_locked(tmp_path, handlers):
+    """Gravity's handler processes grab new jobs with PostgreSQL's SKIP LOCKED; without them
+    (SQLite) the web process handles jobs and job_conf names no assignment."""
+    job_conf = yaml.safe_load((render_tpv(tmp_path, 0, handlers=handlers) / "job_conf.yml").read_text())
+    if handlers:
+        assert job_conf["handling"] == {"assign": ["db-skip-locked"]}
+    else:
+        assert "handling" not in job_conf
 
 
 def test_a_job_asking_for_more_gpus_than_a_node_has_is_refused_saying_why(tmp_path):

@@ -34,9 +34,12 @@ def job_nodes() -> list[str]:
     return sorted(name for name, c in containers().items() if c["kind"] == "node")
 
 
-def run(host: str, *command: str, timeout: int = 120, check: bool = True) -> str:
-    """Run a command in one of the cluster's containers (as root); its stdout."""
-    result = subprocess.run(["docker", "exec", host, *command], capture_output=True, text=True, timeout=timeout)
+def run(host: str, *command: str, timeout: int = 120, check: bool = True, stdin: str | None = None) -> str:
+    """Run a command in one of the cluster's containers (as root); its stdout. A secret the command
+    needs goes in on stdin, never in an argument."""
+    interactive = ["-i"] if stdin is not None else []
+    result = subprocess.run(["docker", "exec", *interactive, host, *command], capture_output=True, text=True,
+                            timeout=timeout, input=stdin)  # fmt: skip
     if check:
         assert result.returncode == 0, f"{host}: {' '.join(command)}: {result.stderr[-2000:]}"
     return result.stdout

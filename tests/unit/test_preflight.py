@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -20,6 +21,8 @@ GOOD = {
     "galaxy_bootstrap_admin_api_key": "0123456789abcdef0123",
     "galaxy_id_secret": "0123456789abcdef0123456789abcdef",
     "gxnb_slurm_munge_key": "a-munge-key-of-at-least-32-characters",
+    "gxnb_database_password": "a-database-password-0123",
+    "gxnb_broker_password": "a-broker-password-0123",
 }
 
 
@@ -69,13 +72,20 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
         ("gxnb_public_http_port=8443", ["galaxy_nginx_http_port=8443", "other than galaxy_nginx_listen_port=8443"]),
         ("gxnb_tls_certificate=acme", ["galaxy_nginx_tls_certificate", "local_ca", "files"]),
         ("galaxy_nginx_downloads_dir=srv/galaxy/data/", ["galaxy_nginx_downloads_dir='srv/galaxy/data/'", "absolute"]),
+        ("gxnb_database_password=short", ["postgresql_password (gxnb_database_password)", "16 characters or more"]),
+        ("gxnb_broker_password=has:a@colon-and-more", ["redis_password (gxnb_broker_password)", "letters, digits"]),
+        ("gxnb_database_server=127.0.0.1:1",
+         ["database server 127.0.0.1:1", "galaxy_database_connection (gxnb_database_server)", "does not answer"]),
+        ("gxnb_database_backup_dir=/proc/gxnb-backups",
+         ["postgresql_backup_dir=/proc/gxnb-backups (gxnb_database_backup_dir)", "/proc is not writable"]),
     ],
     ids=["port-not-integer", "unknown-database", "short-munge-key", "node-without-address", "bad-time-limit",
          "missing-admin-email", "port-out-of-range",
          "unknown-image-variant", "postgresql-without-url", "registry-with-scheme", "id-secret-too-long",
          "share-without-path", "export-to-any-host", "export-without-root-squash",
          "firewall-source-not-an-address", "tls-files-not-named", "redirect-port-is-the-https-port",
-         "unknown-certificate-source", "downloads-folder-not-absolute"],
+         "unknown-certificate-source", "downloads-folder-not-absolute", "short-database-password",
+         "broker-password-breaks-its-url", "database-server-unreachable", "backup-folder-not-writable"],
 )
 def test_bad_value_fails_before_anything_changes(extra, expected):
     result = preflight(extra)
@@ -96,6 +106,16 @@ all:
       hosts:
         gpu-test-node: {}
 """
+
+
+def test_an_existing_database_server_that_answers_passes_preflight():
+    """gxnb_database_server names an existing server: preflight reaches it (here: a listening socket)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        result = preflight(f"gxnb_database_server=127.0.0.1:{server.getsockname()[1]}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "TASK [galaxy : Reach the database server named in galaxy_database_connection]" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -128,17 +148,27 @@ def test_production_example_inventory_resolves_site_groups():
     assert "galaxy.example.org" in listed.stdout and "gpu02.example.org" in listed.stdout
 
 
-def test_production_example_without_vault_secrets_stops_in_preflight():
-    """The example names its secrets but holds none: without a vault it must stop, naming them."""
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ([], ["gxnb_database_password", "slurm_munge_key has 0 characters"]),  # the job nodes stop too
+        (["gxnb_database_password"], ["gxnb_broker_password"]),
+        (["gxnb_database_password", "gxnb_broker_password"], ["galaxy_admin_password"]),
+    ],
+    ids=["no-secrets", "no-broker-password", "no-galaxy-secrets"],
+)
+def test_production_example_without_vault_secrets_stops_in_preflight(given, expected):
+    """The example names its secrets but holds none: without a vault it must stop, naming the
+    first one missing on each host (each given in turn, the next one is named)."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    secrets = [arg for key in given for arg in ("-e", f"{key}={GOOD[key]}")]
     result = subprocess.run([*PLAYBOOK, "-i", "inventory/production", "ansible/site.yml", "--tags", "preflight",
-                             *LOCAL],
+                             *LOCAL, *secrets],
                             cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
     out = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "galaxy_admin_password" in out
-    assert "galaxy_database_connection" in out
-    assert "slurm_munge_key has 0 characters" in out  # the job nodes stop too
+    for word in expected:
+        assert word in out, f"{word!r} not in:\n{out[-3000:]}"
 
 
 def test_a_node_with_another_munge_key_fails_preflight_naming_it(tmp_path):

@@ -103,3 +103,14 @@ def test_a_container_cannot_reach_the_cloud_metadata_service(host):
     out = from_another_container(host, "169.254.169.254", 80)
     assert out.rc != 0
     assert "refused" in out.stdout + out.stderr, (out.stdout, out.stderr)  # turned away here, not lost on the way
+
+
+def test_a_container_keeps_running_while_the_engine_restarts(host):
+    """live-restore: a user's session or training survives an engine restart (same process)."""
+    assert json.loads(host.file("/etc/docker/daemon.json").content_string)["live-restore"] is True
+    host.run("docker rm -f survivor")
+    assert host.run(f"docker run -d --name survivor {probe_image(host)} httpd -f -p 8000 -h /www").rc == 0
+    pid = host.check_output("docker inspect -f '{{.State.Pid}}' survivor")
+    assert host.run("systemctl restart docker").rc == 0
+    assert host.check_output("docker inspect -f '{{.State.Running}} {{.State.Pid}}' survivor").split() == ["true", pid]
+    host.run("docker rm -f survivor")
