@@ -16,7 +16,8 @@ from tests.support import galaxy_it, local_cluster
 pytestmark = pytest.mark.e2e
 
 # Seconds within which the session must answer again after each fault.
-BACK_WITHIN = {"postgresql": 30, "redis": 30, "gx-it-proxy": 20, "nginx-reload": 10, "nginx-restart": 15}
+BACK_WITHIN = {"postgresql": 30, "redis": 30, "gx-it-proxy": 20, "nginx-reload": 10, "nginx-restart": 15,
+               "docker-engine": 60}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -60,4 +61,16 @@ def test_the_session_and_galaxy_survive_a_restart_on_the_galaxy_server(session, 
     local_cluster.run(local_cluster.head(), *command, timeout=120)
     took = answers_again(session, BACK_WITHIN[fault])
     print(f"{fault}: the session answered again after {took:.1f} s")
+    nothing_lost(session)
+
+
+def test_the_session_survives_its_nodes_docker_engine_restarting(session):
+    """live-restore keeps the container; the job script's docker command (slurm-job-docker) waits
+    for it again instead of ending the job."""
+    node, container = local_cluster.node_and_container(galaxy_it.admin_instance(), session.job_id)
+    pid = local_cluster.run(node, "docker", "inspect", "-f", "{{.State.Pid}}", container).strip()
+    local_cluster.run(node, "systemctl", "restart", "docker", timeout=180)
+    took = answers_again(session, BACK_WITHIN["docker-engine"])
+    print(f"docker engine on {node}: the session answered again after {took:.1f} s")
+    assert local_cluster.run(node, "docker", "inspect", "-f", "{{.State.Pid}}", container).strip() == pid
     nothing_lost(session)

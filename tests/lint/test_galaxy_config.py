@@ -98,6 +98,7 @@ def render_tpv(tmp_path: pathlib.Path, gpu_count: int, gpu_role: str = "", handl
                                galaxy_jobs_galaxy_url="http://10.0.0.2:8080",
                                galaxy_job_container_label="org.gxnb.slurm-job-id",
                                galaxy_job_gpus_docker_args_command=str(GPU_ARGS_HELPER),
+                               galaxy_job_docker_command="/usr/local/bin/slurm-job-docker",
                                galaxy_job_pids_limit=4096,
                                __galaxy_session_walltime_seconds=SESSION_WALLTIME_SECONDS,
                                galaxy_gpu_role=gpu_role, galaxy_admin_email="galaxy-admins@example.org")
