@@ -41,6 +41,12 @@ for setting in GXNB_SESSION_IDLE_TIMEOUT GXNB_SESSION_WALLTIME; do
 done
 
 base_url="${JUPYTER_BASE_URL:-/}"
+# The session opens on the home notebook (the bundled notebooks' front page) when it is there.
+home_notebook="${GXNB_NOTEBOOKS_DIR:-$PWD/notebooks}/home.ipynb"
+default_url_args=()
+if [ -f "$home_notebook" ] && [[ "$home_notebook" == "$PWD"/* ]]; then
+  default_url_args=(--LabApp.default_url="/lab/tree/${home_notebook#"$PWD"/}")
+fi
 server_args=(
   --ip=0.0.0.0 --port="${JUPYTER_PORT:-8888}" --no-browser
   --ServerApp.base_url="${base_url}"
@@ -48,6 +54,7 @@ server_args=(
   --ServerApp.allow_origin='*' --ServerApp.allow_remote_access=True
   --ServerApp.trust_xheaders=True --ServerApp.disable_check_xsrf=True
   --ServerApp.quit_button=True
+  "${default_url_args[@]}"
 )
 if [ "$idle_timeout" -gt 0 ]; then
   # Jupyter's own culling: idle (not busy) kernels and terminals end, then the server stops once

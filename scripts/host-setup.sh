@@ -12,6 +12,10 @@ command -v dockerd >/dev/null || need_apt+=(docker.io)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 command -v iptables >/dev/null || need_apt+=(iptables)
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)  # image publishing and rollouts
+if [[ ",$EXTRAS," == *",test,"* ]]; then  # the browser journey (browsers cannot be downloaded here)
+  command -v chromium >/dev/null || need_apt+=(chromium)
+  command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "host-setup: apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

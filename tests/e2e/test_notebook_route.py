@@ -4,6 +4,7 @@ gx-it-proxy, runs code over its websocket, and a file saved in outputs/ returns 
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -100,6 +101,18 @@ def test_the_session_is_served_over_https_with_the_security_headers(endpoints, s
     assert headers["Strict-Transport-Security"].startswith("max-age=")
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"  # its host name carries the session's token
+
+
+def test_only_galaxys_page_may_show_the_session_in_a_frame(endpoints, session):
+    """Galaxy's interactive-tools list shows a session in an iframe; any other site framing it
+    (clickjacking) is refused by the browser."""
+    headers = session.api("GET", "lab").headers
+    galaxy_origin = "{0.scheme}://{0.netloc}".format(urlsplit(endpoints["galaxy_url"]))
+    if ROUTING == "subdomain":
+        assert headers["Content-Security-Policy"] == f"frame-ancestors {galaxy_origin}", headers
+        assert "X-Frame-Options" not in headers  # would refuse Galaxy's page too (another origin)
+    else:  # on Galaxy's own origin
+        assert headers["X-Frame-Options"] == "SAMEORIGIN"
 
 
 def test_kernel_runs_code_over_the_websocket_and_file_returns_to_history(endpoints, session):

@@ -101,6 +101,30 @@ def test_jupyterlab_answers_under_arbitrary_uid_with_base_url(image):
         nb.remove()
 
 
+def test_a_person_lands_on_the_home_notebook_with_only_tiles_that_work(image):
+    """What a session shows first: the home notebook (not the Launcher), no prompt about Jupyter
+    news, no pipeline editors for Airflow or Kubeflow and no R or Scala editors (none can run here)."""
+    nb = RunningNotebook(image, "--user", "23456:23456", port=9124, base_url="/interactivetool/ep/abc/def/")
+    try:
+        nb.wait_ready()
+        landing = requests.get(f"{nb.url}/", timeout=10, allow_redirects=False)
+        assert landing.status_code == 302, landing.status_code
+        assert landing.headers["Location"].split("?")[0] == "/interactivetool/ep/abc/def/lab/tree/notebooks/home.ipynb"
+        settings = requests.get(f"{nb.url}/lab/api/settings/@jupyterlab/apputils-extension:notification", timeout=10)
+        assert settings.status_code == 200, settings.text
+        defaults = {name: spec.get("default") for name, spec in settings.json()["schema"]["properties"].items()}
+        assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False, defaults  # overrides.json
+        runtimes = requests.get(f"{nb.url}/elyra/pipeline/runtimes/types", timeout=30)
+        assert runtimes.status_code == 200, runtimes.text
+        assert [t["id"] for t in runtimes.json()["runtime_types"]] == ["LOCAL"], runtimes.json()
+        page_config = nb.exec("jupyter", "labextension", "list")
+        listing = re.sub(r"\x1b\[[0-9;]*m", "", page_config.stdout + page_config.stderr)
+        for editor in ("@elyra/r-editor-extension", "@elyra/scala-editor-extension"):
+            assert re.search(rf"{re.escape(editor)} v\S+ disabled", listing), listing
+    finally:
+        nb.remove()
+
+
 def test_bundled_notebooks_match_the_repository(image):
     out = run_in_image(image, "cd /opt/gxnb/notebooks && find . -name '*.ipynb' -not -path '*/.*' | sort")
     in_image = out.stdout.split()

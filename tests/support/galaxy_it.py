@@ -63,13 +63,14 @@ def admin_instance() -> GalaxyInstance:
     return GalaxyInstance(endpoints["galaxy_url"], key=endpoints["admin_api_key"])
 
 
-def create_user(galaxy_url: str, admin_key: str, gpu_user: bool = True) -> tuple[str, str]:
+def create_user(galaxy_url: str, admin_key: str, gpu_user: bool = True, password: str | None = None) -> tuple[str, str]:
     """Create a new non-admin user through the API, a member of the GPU users' group where the
-    deployment has one (unless gpu_user is false); return (email, api_key)."""
+    deployment has one (unless gpu_user is false), with this password (else a random one);
+    return (email, api_key)."""
     admin = GalaxyInstance(galaxy_url, key=admin_key)
     name = f"nbuser-{uuid.uuid4().hex[:10]}"
     email = f"{name}@example.org"
-    user = admin.users.create_local_user(name, email, secrets.token_urlsafe(12))
+    user = admin.users.create_local_user(name, email, password or secrets.token_urlsafe(12))
     key = admin.users.create_user_apikey(user["id"])
     if gpu_user and (group := gpu_users_group(admin)):
         # bioblend raises unless Galaxy answers 200
