@@ -69,6 +69,7 @@ def chromium(person):
 
 
 def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(person, chromium):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
@@ -107,8 +108,6 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(person,
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, SESSION_FRAME)))
 
     with journey.step("JupyterLab renders, on the home notebook"):
-        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-
         reloading = (NoSuchElementException, StaleElementReferenceException)  # the frame reloads itself
         WebDriverWait(driver, SESSION_WAIT, poll_frequency=1, ignored_exceptions=reloading).until(
             jupyterlab_in_the_session_frame
