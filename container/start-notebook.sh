@@ -6,6 +6,8 @@
 #                     which idle kernels and terminals end and JupyterLab stops; 0: never
 #  GXNB_SESSION_WALLTIME      seconds after which JupyterLab stops however busy; 0: never
 #                     (either way it stops as File > Shut Down does: outputs/ return to Galaxy)
+#  GXNB_AI_ASSISTANT  on: Jupyter AI and the magic wand (they need a language model the session
+#                     can reach); off (the default): neither loads, in the server or in JupyterLab
 #  start-notebook.d/*.sh  hooks, sourced in order before JupyterLab starts
 # Extra arguments go to `jupyter lab`.
 set -e
@@ -22,7 +24,7 @@ if [ "$PWD" = "/home/${NB_USER:-jovyan}" ] && [ ! -w "$PWD" ]; then
 fi
 export JUPYTER_RUNTIME_DIR="${JUPYTER_RUNTIME_DIR:-$HOME/.local/share/jupyter/runtime}"
 
-python3 /usr/local/bin/gpu-info.py || true
+python3 -m gxnb.accelerator || true  # "GPU: ..." or why it runs on the CPU
 
 for hook in /usr/local/bin/start-notebook.d/*.sh; do
   [ -r "$hook" ] || continue
@@ -39,6 +41,13 @@ for setting in GXNB_SESSION_IDLE_TIMEOUT GXNB_SESSION_WALLTIME; do
     exit 2
   fi
 done
+
+# Off, the assistant's extensions are disabled by a config folder ahead of the image's own.
+case "${GXNB_AI_ASSISTANT:-off}" in
+  on) ;;
+  off) export JUPYTER_CONFIG_PATH="/opt/gxnb/jupyter-config/ai-off${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}" ;;
+  *) echo "start-notebook: GXNB_AI_ASSISTANT='${GXNB_AI_ASSISTANT}' is neither on nor off" >&2; exit 2 ;;
+esac
 
 base_url="${JUPYTER_BASE_URL:-/}"
 # The session opens on the home notebook (the bundled notebooks' front page) when it is there.

@@ -31,7 +31,9 @@ if [ "${GXNB_SKIP_DEPLOY:-0}" != 1 ]; then
 fi
 
 stage "lint and unit tests"
-"$py" -m pytest -q tests/lint tests/unit tests/terraform
+# Three workers (pytest-xdist): most of these tests wait on a subprocess (ansible-playbook,
+# terraform, tpv); the Terraform tests share one worker (they init the same module folders).
+"$py" -m pytest -q -n 3 --dist loadgroup tests/lint tests/unit tests/terraform
 
 if [ "${GXNB_SKIP_IMAGE:-0}" != 1 ]; then
   stage "notebook image: build (cpu), tests inside it, publish"

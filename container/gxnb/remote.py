@@ -26,6 +26,9 @@ UPLOAD_CHUNK_BYTES = 64 * 1024 * 1024
 TERMINAL_OK = {"ok", "skipped"}
 TERMINAL_FAILED = {"error", "failed", "deleted", "deleting", "stopped"}
 PAUSED = "paused"  # runs only once the user resumes it: waiting would never end
+# The job's progress bar moves through these stages (Galaxy's states mapped onto them) and is full
+# once the job is done; a failed job leaves it where it stopped (red in a notebook).
+JOB_STAGES = {"new": 0, "upload": 0, "waiting": 0, "resubmitted": 0, "queued": 1, "running": 2, "ok": 3, "skipped": 3}
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # The characters run_jupyter_job keeps in its "paths the code opens" (its sanitizer drops the
 # others silently, and ',' separates paths): an H5 path must consist of these only.
@@ -249,11 +252,12 @@ class RemoteJob:
 
         deadline = None if timeout is None else time.monotonic() + timeout
         start = time.monotonic()
-        with tqdm(total=None, bar_format="{desc} [{elapsed}]", disable=not progress) as bar:
+        done = max(JOB_STAGES.values())
+        with tqdm(total=done, bar_format="{desc} {bar} [{elapsed}]", disable=not progress) as bar:
             while True:
                 state = self.status()
                 bar.set_description_str(f"Galaxy job {self.job_id}: {state}")
-                bar.update(0)
+                bar.update(JOB_STAGES.get(state, bar.n) - bar.n)
                 if state in TERMINAL_OK:
                     return self
                 if state in TERMINAL_FAILED:

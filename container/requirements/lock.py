@@ -19,6 +19,13 @@ HERE = Path(__file__).resolve().parent
 PYTHON_VERSION = os.environ.get("GXNB_IMAGE_PYTHON", "3.11.2")  # Debian 12's python3
 PLATFORM = os.environ.get("GXNB_IMAGE_PLATFORM", "x86_64-manylinux_2_36")  # Debian 12's glibc
 VARIANTS = ["cpu", "gpu", "cpu-colabfold", "gpu-colabfold"]
+# Pulled in by the resolution but left out of the image, and why.
+LEFT_OUT = {
+    # jsonschema's optional "iri" format checker (jupyter_events asks for jsonschema[format-nongpl]):
+    # it compiles a grammar when imported, ~2 s of every JupyterLab start; without it jsonschema
+    # skips that one format and checks the others.
+    "rfc3987-syntax": "2 s of every start for one optional format check",
+}
 
 
 def main(argv: list[str]) -> int:
@@ -42,6 +49,8 @@ def main(argv: list[str]) -> int:
         cmd = [uv, "pip", "compile", "--quiet", "--native-tls", "--no-header", "--no-annotate",
                "--python-version", PYTHON_VERSION, "--python-platform", PLATFORM,
                f"{name}.in"]  # fmt: skip
+        for package in LEFT_OUT:
+            cmd += ["--no-emit-package", package]
         done = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             print(f"lock: {name}.in cannot be resolved:\n{done.stderr}", file=sys.stderr)

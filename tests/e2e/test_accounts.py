@@ -41,8 +41,8 @@ def test_the_admin_creates_accounts_that_work():
 def test_a_user_outside_the_gpu_users_group_is_told_whom_to_ask():
     endpoints = galaxy_it.load_endpoints()
     group = local_cluster.facts()["gpu_users_group"]
-    if not (group and endpoints["gpu_count"]):
-        pytest.skip("this deployment lets everyone use its GPUs")
+    if not group:
+        pytest.skip("this deployment lets everyone run the notebook")
     _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"], gpu_user=False)
     gi, _history, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], key)
     assert galaxy_it.wait_for_job(gi, job_id, timeout=120) == "error"

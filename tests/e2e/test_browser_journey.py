@@ -1,11 +1,14 @@
 """A person's journey in a real browser (Debian's Chromium), through the public route and TLS:
 log in to Galaxy's UI, open the notebook tool from the tool panel and run it with the default
 form, open the session from Galaxy's interactive-tools list (the link Galaxy shows), see
-JupyterLab render inside Galaxy's page on the bundled home notebook, run its first code cell,
-save a file into outputs/, shut the session down from JupyterLab's File menu and see the file
-arrive in the Galaxy history.
+JupyterLab render inside Galaxy's page on the bundled home notebook with only launcher tiles
+that work, run its first code cell, read in the status bar whether the session has a GPU, send
+a remote training with run_script_job and watch its progress bars fill, save a file into
+outputs/, shut the session down from JupyterLab's File menu and see the file arrive in the
+Galaxy history. And the journey of a person outside the group that may run the tool: the
+history says why the job stopped and whom to ask.
 
-Screenshots of every step: .deploy-local/test-results/browser/ (tests/support/browser.py)."""
+Screenshots of every step: .deploy-local/test-results/browser/<journey>/ (tests/support/browser.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import pytest
 from bioblend.galaxy import GalaxyInstance
 
 from tests.conftest import REPO
-from tests.support import browser, galaxy_it
+from tests.support import browser, galaxy_it, local_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +30,14 @@ WAIT = 60  # seconds any one thing on a page may take to appear
 SESSION_WAIT = 240  # seconds from Run Tool to the session's link (image start, Slurm, proxy)
 
 
-SESSION_FRAME = "iframe[src*='.ep.'], iframe[src*='/ep/']"
+# Galaxy's links to a session, and the frame it shows one in: subdomain (.ep.) or path (/ep/) routing
+SESSION_URL_PARTS = (".ep.", "/ep/")
+SESSION_FRAME = ", ".join(f"iframe[src*='{part}']" for part in SESSION_URL_PARTS)
+SESSION_LINK = ", ".join(f"a.tool-link[href*='{part}']" for part in SESSION_URL_PARTS)
+# Launcher tiles that cannot work in this service (no Airflow, Kubeflow, R or Scala here)
+UNUSABLE_TILES = ("R Editor", "Scala Editor", "Kubeflow", "Airflow")
+# A remote training small enough for the journey: three "epochs" on the job node
+TRAINING_SCRIPT = "import time\nfor epoch in range(3):\n    time.sleep(2)\n    print('epoch', epoch)\n"
 
 
 def jupyterlab_in_the_session_frame(driver):
@@ -45,65 +55,113 @@ def jupyterlab_in_the_session_frame(driver):
     return bool(driver.find_elements(By.ID, "jp-main-dock-panel"))
 
 
-@pytest.fixture(scope="module")
-def person():
-    """A new user with a password, a member of the GPU users' group."""
-    endpoints = galaxy_it.load_endpoints()
-    password = secrets.token_urlsafe(12)
-    email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"], password=password)
-    yield endpoints, email, password
-    # a journey that stopped half-way leaves its session running: end it (it holds a job slot)
-    gi = GalaxyInstance(endpoints["galaxy_url"], key=key)
-    for job in gi.jobs.get_jobs(state="running") + gi.jobs.get_jobs(state="queued"):
-        gi.jobs.cancel_job(job["id"])
+def log_in(driver, wait, galaxy_url: str, email: str, password: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    driver.get(galaxy_url + "/login/start")
+    wait.until(EC.element_to_be_clickable((By.ID, "login-form-name"))).send_keys(email)
+    driver.find_element(By.ID, "login-form-password").send_keys(password)
+    wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, "button[name=login]"))).click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "masthead"), email.split("@")[0]))
+
+
+def run_the_notebook_tool_with_the_default_form(driver, wait) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    wait.until(EC.element_to_be_clickable((By.XPATH, f"//*[normalize-space()='{TOOL_SECTION}']"))).click()
+    tool_link = (By.CSS_SELECTOR, f"a.tool-link[data-tool-id='{galaxy_it.NOTEBOOK_TOOL_ID}']")
+    wait.until(EC.element_to_be_clickable(tool_link)).click()
+    wait.until(EC.element_to_be_clickable((By.ID, "execute"))).click()
+    wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "successfully added 1 job to the queue"))
 
 
 @pytest.fixture(scope="module")
-def chromium(person):
+def endpoints():
+    return galaxy_it.load_endpoints()
+
+
+@pytest.fixture(scope="module")
+def chromium(endpoints):
     if reason := browser.missing():
         pytest.fail(reason)  # the test command installs it: a missing browser is a broken setup
-    endpoints = person[0]
     driver = browser.chromium(endpoints["galaxy_url"], endpoints.get("ca_certificate"))
     yield driver
     driver.quit()
 
 
-def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(person, chromium):
+@pytest.fixture
+def person(endpoints, chromium):
+    """A new user with a password, a member of the group that may run the tools; logged out after."""
+    yield from new_person(endpoints, chromium, member=True)
+
+
+@pytest.fixture
+def outsider(endpoints, chromium):
+    yield from new_person(endpoints, chromium, member=False)
+
+
+def new_person(endpoints, driver, member: bool):
+    """A new user with a password (in the group that may run the tools or not); logged out after."""
+    password = secrets.token_urlsafe(12)
+    email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"], gpu_user=member,
+                                       password=password)  # fmt: skip
+    yield email, password
+    driver.delete_all_cookies()  # the next journey logs in anew
+    # a journey that stopped half-way leaves its jobs running: end them (they hold job slots)
+    gi = GalaxyInstance(endpoints["galaxy_url"], key=key)
+    for job in gi.jobs.get_jobs(state="running") + gi.jobs.get_jobs(state="queued"):
+        gi.jobs.cancel_job(job["id"])
+
+
+def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(endpoints, person, chromium):
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    endpoints, email, password = person
+    email, password = person
     driver, wait = chromium, WebDriverWait(chromium, WAIT)
-    journey = browser.Journey(driver, SHOTS)
+    journey = browser.Journey(driver, SHOTS / "member")
     marker = uuid.uuid4().hex[:12]
     file_name = f"journey-{marker}.txt"
 
     def click(locator, within=wait):
         within.until(EC.element_to_be_clickable(locator)).click()
 
+    def cells():
+        return driver.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell")
+
+    def run_in_a_new_cell(code: str):
+        """Add a cell at the end of the notebook, type the code and run it; returns the cell."""
+        before = cells()
+        before[-1].click()
+        before[-1].send_keys(Keys.ESCAPE, "b")
+        new_cell = wait.until(lambda d: cells()[len(before)] if len(cells()) > len(before) else False)
+        editor = new_cell.find_element(By.CSS_SELECTOR, ".cm-content")
+        editor.click()
+        editor.send_keys(code)
+        editor.send_keys(Keys.SHIFT, Keys.ENTER)
+        return new_cell
+
+    def ran(cell, timeout: float = WAIT) -> None:
+        """Wait until the cell's prompt shows its execution count, then check it wrote no error."""
+        prompt = cell.find_element(By.CSS_SELECTOR, ".jp-InputPrompt")
+        WebDriverWait(driver, timeout).until(lambda d: re.fullmatch(r"\[\d+\]:", prompt.text.strip()))
+        errors = cell.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.stderr'] pre")
+        assert not [e.text for e in errors if "Traceback" in e.text or "Error" in e.text], cell.text
+
     with journey.step("log in"):
-        driver.get(endpoints["galaxy_url"] + "/login/start")
-        wait.until(EC.element_to_be_clickable((By.ID, "login-form-name"))).send_keys(email)
-        driver.find_element(By.ID, "login-form-password").send_keys(password)
-        click((By.CSS_SELECTOR, "button[name=login]"))
-        wait.until(EC.text_to_be_present_in_element((By.ID, "masthead"), email.split("@")[0]))
+        log_in(driver, wait, endpoints["galaxy_url"], email, password)
 
-    with journey.step("open the notebook tool from the tool panel"):
-        click((By.XPATH, f"//*[normalize-space()='{TOOL_SECTION}']"))
-        click((By.CSS_SELECTOR, f"a.tool-link[data-tool-id='{galaxy_it.NOTEBOOK_TOOL_ID}']"))
-        wait.until(EC.element_to_be_clickable((By.ID, "execute")))
-
-    with journey.step("run it with the default form"):
-        click((By.ID, "execute"))
-        wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "successfully added 1 job to the queue"))
+    with journey.step("open the notebook tool from the tool panel and run it with the default form"):
+        run_the_notebook_tool_with_the_default_form(driver, wait)
 
     with journey.step("open the session from the interactive-tools list"):
         click((By.ID, "activity-interactivetools"))
-        session_link = (By.CSS_SELECTOR, "a.tool-link[href*='.ep.'], a.tool-link[href*='/ep/']")
-        click(session_link, WebDriverWait(driver, SESSION_WAIT, poll_frequency=1))
+        click((By.CSS_SELECTOR, SESSION_LINK), WebDriverWait(driver, SESSION_WAIT, poll_frequency=1))
         # Galaxy shows the session inside its own page
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, SESSION_FRAME)))
 
@@ -120,6 +178,16 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(person,
         toasts = [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".Toastify__toast") if t.is_displayed()]
         assert not any("news" in t.lower() for t in toasts), f"JupyterLab asks about news: {toasts}"
 
+    with journey.step("a new Launcher offers only tiles that work"):
+        click((By.CSS_SELECTOR, "#jp-main-dock-panel .lm-TabBar-addButton"))
+        wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, ".jp-LauncherCard")))
+        tiles = [t.text.replace("\n", " ") for t in driver.find_elements(By.CSS_SELECTOR, ".jp-LauncherCard")]
+        assert "Python 3 (ipykernel)" in tiles and "Generic Pipeline Editor" in tiles, tiles
+        unusable = [t for t in tiles if any(name in t for name in UNUSABLE_TILES)]
+        assert not unusable, f"the Launcher offers tiles that cannot work here: {unusable}"
+        click((By.XPATH, "//li[contains(@class,'lm-TabBar-tab')][.//*[normalize-space()='home.ipynb']]"))
+        wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, ".jp-NotebookPanel .jp-CodeCell")))
+
     with journey.step("run the first code cell and see its output"):
         # as a person waits for the kernel indicator: the status bar says "<kernel> | Idle"
         WebDriverWait(driver, 120).until(EC.text_to_be_present_in_element((By.ID, "jp-main-statusbar"), "| Idle"))
@@ -131,24 +199,45 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(person,
         )
         assert "GPU" in output, output  # the cell says which GPU it sees, or that it runs on the CPU
 
+    with journey.step("the status bar says whether the session has a GPU"):
+        item = wait.until(EC.visibility_of_element_located((By.ID, "gxnb-accelerator-status")))
+        wait.until(lambda d: item.get_attribute("data-gpu") in ("true", "false"))
+        if endpoints["gpu_count"]:
+            assert item.text.startswith("GPU: ") and "%" in item.text, item.text  # its name and use
+        else:
+            assert item.text == "CPU only", item.text
+            assert "no GPU visible, running on CPU" in item.get_attribute("title")
+
+    with journey.step("send a remote training and watch its progress bars fill"):
+        script = f"journey_train_{marker}.py"
+        cell = run_in_a_new_cell(
+            f"import pathlib; pathlib.Path('{script}').write_text({TRAINING_SCRIPT!r})\n"
+            f"job = run_script_job('{script}', new_history_name='journey training {marker}')"
+        )
+        bar = (By.CSS_SELECTOR, ".jp-OutputArea .widget-progress .progress-bar")
+        seen = set()
+
+        def wait_bar_done(d):
+            bars = cell.find_elements(*bar)
+            if len(bars) < 2:  # the upload's, then the job's
+                return False
+            if width := re.search(r"width:\s*([\d.]+)%", bars[-1].get_attribute("style") or ""):
+                seen.add(round(float(width.group(1))))
+            return "progress-bar-success" in (bars[-1].get_attribute("class") or "")
+
+        WebDriverWait(driver, 300, poll_frequency=0.5, ignored_exceptions=(StaleElementReferenceException,)).until(
+            wait_bar_done
+        )
+        ran(cell, timeout=60)
+        text = cell.find_element(By.CSS_SELECTOR, ".jp-OutputArea").text
+        assert re.search(r"Galaxy job \w+: ok", text), text
+        upload = cell.find_elements(*bar)[0]
+        assert "progress-bar-success" in upload.get_attribute("class"), text  # the script's upload finished
+        assert any(0 < width < 100 for width in seen), f"the job's bar showed no stage between start and end: {seen}"
+
     with journey.step("save a file into outputs/"):
         # the kernel runs in notebooks/; outputs/ sits beside it, at the file browser's root
-        code = f"import pathlib; pathlib.Path('../outputs/{file_name}').write_text('{marker}')"
-        # a new cell at the end of the notebook, typed and run
-        driver.find_element(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Notebook").click()
-        cells = driver.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell")
-        cells[-1].click()
-        cells[-1].send_keys(Keys.ESCAPE, "b")
-        new_cell = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell")[len(cells)])
-        editor = new_cell.find_element(By.CSS_SELECTOR, ".cm-content")
-        editor.click()
-        editor.send_keys(code)
-        editor.send_keys(Keys.SHIFT, Keys.ENTER)
-        prompt = new_cell.find_element(By.CSS_SELECTOR, ".jp-InputPrompt")
-        wait.until(lambda d: re.fullmatch(r"\[\d+\]:", prompt.text.strip()))  # [n]: once it ran
-        assert not new_cell.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.stderr']"), (
-            new_cell.text
-        )
+        ran(run_in_a_new_cell(f"import pathlib; pathlib.Path('../outputs/{file_name}').write_text('{marker}')"))
 
     with journey.step("shut the session down from the File menu"):
         click((By.XPATH, "//li[contains(@class,'lm-MenuBar-item')][normalize-space()='File']"))
@@ -161,4 +250,33 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(person,
             # the dataset is named after the file, its extension becomes the datatype
             EC.text_to_be_present_in_element((By.ID, "current-history-panel"), file_name.removesuffix(".txt"))
         )
+    journey.write_summary()
+
+
+def test_a_person_outside_the_group_is_told_why_and_whom_to_ask(endpoints, outsider, chromium):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    group = local_cluster.facts()["gpu_users_group"]
+    if not group:
+        pytest.skip("this deployment lets everyone run the notebook")
+    email, password = outsider
+    driver, wait = chromium, WebDriverWait(chromium, WAIT)
+    journey = browser.Journey(driver, SHOTS / "outsider")
+
+    with journey.step("log in"):
+        log_in(driver, wait, endpoints["galaxy_url"], email, password)
+
+    with journey.step("open the notebook tool from the tool panel and run it with the default form"):
+        run_the_notebook_tool_with_the_default_form(driver, wait)
+
+    with journey.step("the history shows the job stopped, and why"):
+        failed = (By.CSS_SELECTOR, "#current-history-panel .content-item[data-state='error'] .content-title")
+        WebDriverWait(driver, 120, poll_frequency=1).until(EC.element_to_be_clickable(failed)).click()  # expand it
+        said = WebDriverWait(driver, WAIT).until(
+            lambda d: next((e.text for e in d.find_elements(By.CSS_SELECTOR, "#current-history-panel .content-item")
+                            if f"Galaxy group '{group}'" in e.text), False)
+        )  # fmt: skip
+        assert "only members of the Galaxy group" in said and endpoints["admin_email"] in said, said
     journey.write_summary()

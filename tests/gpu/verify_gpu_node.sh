@@ -46,7 +46,7 @@ else
 fi
 
 # 4 the notebook's start-up GPU line
-line="$("$PY" "$here/container/gpu-info.py" 2>&1)"
+line="$(PYTHONPATH="$here/container" "$PY" -m gxnb.accelerator 2>&1)"
 case "$line" in GPU:*) report PASS "notebook GPU line" "$line" ;; *) report FAIL "notebook GPU line" "$line" ;; esac
 
 # 5, 6 containers with the NVIDIA runtime

@@ -30,7 +30,8 @@ MODULES = [
     "galaxy_ie_helpers", "pynvml", "nbclient",
 ]  # fmt: skip
 LAB_EXTENSIONS = ["@jupyterlab/git", "jupyterlab-nvdashboard", "@jupyter-server/resource-usage",
-                  "@elyra/pipeline-editor-extension", "@jupyter-widgets/jupyterlab-manager", "bqplot"]  # fmt: skip
+                  "@elyra/pipeline-editor-extension", "@jupyter-widgets/jupyterlab-manager", "bqplot",
+                  "gxnb-accelerator"]  # fmt: skip
 
 
 def test_every_listed_package_imports(image):
@@ -101,9 +102,10 @@ def test_jupyterlab_answers_under_arbitrary_uid_with_base_url(image):
         nb.remove()
 
 
-def test_a_person_lands_on_the_home_notebook_with_only_tiles_that_work(image):
+def test_what_a_person_sees_first(image):
     """What a session shows first: the home notebook (not the Launcher), no prompt about Jupyter
-    news, no pipeline editors for Airflow or Kubeflow and no R or Scala editors (none can run here)."""
+    news, no pipeline editors for Airflow or Kubeflow and no R or Scala editors (none can run here),
+    and a status bar item that says whether the session has a GPU (the browser journey reads it)."""
     nb = RunningNotebook(image, "--user", "23456:23456", port=9124, base_url="/interactivetool/ep/abc/def/")
     try:
         nb.wait_ready()
@@ -121,8 +123,55 @@ def test_a_person_lands_on_the_home_notebook_with_only_tiles_that_work(image):
         listing = re.sub(r"\x1b\[[0-9;]*m", "", page_config.stdout + page_config.stderr)
         for editor in ("@elyra/r-editor-extension", "@elyra/scala-editor-extension"):
             assert re.search(rf"{re.escape(editor)} v\S+ disabled", listing), listing
+        # The status bar's source: the server extension says CPU here (no GPU in this test)...
+        accelerator = requests.get(f"{nb.url}/gxnb/accelerator", timeout=10)
+        assert accelerator.status_code == 200, accelerator.text
+        assert accelerator.json() == {"gpu": False, "summary": "no GPU visible, running on CPU", "devices": []}
+        # ...and the lab page loads the item's script under a name that changes with its content.
+        config = lab_page_config(nb)
+        # Elyra's R and Scala editor plugins (ids without their package's name) are off by id
+        for plugin in ("elyra-r-script-editor-extension", "elyra-scala-editor-extension"):
+            assert plugin in config["disabledExtensions"], config["disabledExtensions"]
+        (item,) = [e for e in config["federated_extensions"] if e["name"] == "gxnb-accelerator"]
+        assert re.fullmatch(r"static/remoteEntry\.[0-9a-f]{16}\.js", item["load"]), item
+        origin = nb.url.removesuffix(nb.base_url.rstrip("/"))
+        script = requests.get(f"{origin}{config['fullLabextensionsUrl']}/gxnb-accelerator/{item['load']}", timeout=10)
+        assert script.status_code == 200 and '_JUPYTERLAB[NAME]' in script.text, script.status_code
     finally:
         nb.remove()
+
+
+def lab_page_config(nb: RunningNotebook) -> dict:
+    """The configuration JupyterLab's page hands its frontend (extensions, disabled plugins)."""
+    page = requests.get(f"{nb.url}/lab", timeout=10).text
+    return json.loads(re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page, re.S).group(1))
+
+
+def test_the_ai_assistant_loads_only_when_asked_for(image):
+    """Jupyter AI and the magic wand need a language model: off by default (neither the server nor
+    JupyterLab loads them), on with GXNB_AI_ASSISTANT=on as the tool sets it."""
+    sessions = {setting: RunningNotebook(image, "-e", f"GXNB_AI_ASSISTANT={setting}", port=9125) for setting in
+                ("off", "on")}  # fmt: skip
+    try:
+        for setting, nb in sessions.items():
+            nb.wait_ready()
+            providers = requests.get(f"{nb.url}/api/ai/providers", timeout=30)
+            disabled = lab_page_config(nb)["disabledExtensions"]
+            if setting == "off":
+                assert providers.status_code == 404, providers.status_code
+                assert {"@jupyter-ai/core", "jupyterlab_magic_wand"} <= set(disabled), disabled
+            else:
+                assert providers.status_code == 200, providers.text
+                assert not {"@jupyter-ai/core", "jupyterlab_magic_wand"} & set(disabled), disabled
+    finally:
+        for nb in sessions.values():
+            nb.remove()
+
+
+def test_an_ai_assistant_setting_that_is_neither_on_nor_off_is_named(image):
+    out = run_in_image(image, "GXNB_AI_ASSISTANT=yes start-notebook.sh")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "GXNB_AI_ASSISTANT='yes' is neither on nor off" in out.stderr, out.stderr
 
 
 def test_bundled_notebooks_match_the_repository(image):

@@ -68,6 +68,14 @@ def test_the_session_gets_its_idle_timeout_and_walltime_from_the_settings():
     assert env["GXNB_SESSION_IDLE_TIMEOUT"] == "3600" and env["GXNB_SESSION_WALLTIME"] == "43200", env
 
 
+@pytest.mark.parametrize(("setting", "passed"), [(None, "off"), (False, "off"), (True, "on")])
+def test_the_ai_assistant_setting_reaches_the_session(setting, passed):
+    variables = {"tool": dict(TOOL_VARS["tool"], **({} if setting is None else {"ai_assistant": setting}))}
+    xml = render_template(TOOLS_DIR / "interactive" / "interactivetool_ml_jupyter_notebook.xml.j2", **variables)
+    env = {e.get("name"): e.text for e in etree.fromstring(xml.encode()).iter("environment_variable")}
+    assert env["GXNB_AI_ASSISTANT"] == passed, env
+
+
 def test_notebook_tool_keeps_galaxy_europes_id_and_image_from_the_facts():
     xml = render_template(TOOLS_DIR / "interactive" / "interactivetool_ml_jupyter_notebook.xml.j2", **TOOL_VARS)
     root = etree.fromstring(xml.encode())
@@ -150,12 +158,17 @@ def dry_run(config_dir: pathlib.Path, tool_id: str, *user_args: str, expect_code
 
 
 @pytest.mark.parametrize("tool_id", ["interactive_tool_ml_jupyter_notebook", "run_jupyter_job"])
-def test_only_the_gpu_users_group_runs_the_gpu_tools_and_others_are_told_whom_to_ask(tmp_path, tool_id):
-    config_dir = render_tpv(tmp_path, gpu_count=2, gpu_role="gpu-users")
+@pytest.mark.parametrize(
+    ("gpu_count", "kind", "runs_on"), [(2, "gpu", "a GPU"), (0, "cpu", "this site's compute nodes")]
+)
+def test_only_the_gpu_users_group_runs_the_tools_and_others_are_told_whom_to_ask(tmp_path, tool_id, gpu_count, kind,
+                                                                                  runs_on):  # fmt: skip
+    config_dir = render_tpv(tmp_path, gpu_count=gpu_count, gpu_role="gpu-users")
     member = dry_run(config_dir, tool_id, "--user", "ada@example.org", "--roles", "gpu-users")
-    assert f"id: {DESTINATION_OF[tool_id].format(kind='gpu')}\n" in member, member
+    assert f"id: {DESTINATION_OF[tool_id].format(kind=kind)}\n" in member, member
     for outsider in (["--user", "bob@example.org", "--roles", "other-group"], []):
-        with pytest.raises(Exception, match="only members of the Galaxy group 'gpu-users'.*galaxy-admins@example.org"):
+        with pytest.raises(Exception, match=f"runs on {runs_on}, which only members of the Galaxy group 'gpu-users'"
+                                            ".*galaxy-admins@example.org"):  # fmt: skip
             dry_run(config_dir, tool_id, *outsider)
 
 

@@ -24,7 +24,10 @@ MIRROR_CANDIDATES = [os.environ.get("GXNB_TF_MIRROR", ""), "/opt/tf-plugins",
                      str(pathlib.Path.home() / ".terraform.d" / "plugins"), "/usr/share/terraform/plugins"]
 BIN = pathlib.Path(sys.executable).parent
 
-pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform not installed"),
+    pytest.mark.xdist_group("terraform"),  # one worker: the tests init the same module folders
+]
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ Galaxy. tests/e2e/test_remote_training.py runs the client against a real one."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from types import SimpleNamespace
 
@@ -250,6 +251,28 @@ def test_wait_returns_the_job_once_it_is_ok():
     pytest.importorskip("tqdm")
     job = RemoteJob(FakeGalaxy(states=["new", "queued", "running", "ok"]), "h1", "j1")
     assert job.wait(progress=False, poll_s=0.001) is job
+
+
+def last_wait_bar(stderr: str) -> tuple[str, str]:
+    """The state and the bar of the wait's last line on the console."""
+    lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.startswith("Galaxy job j1: ")]
+    state, bar = re.fullmatch(r"Galaxy job j1: (\w+) (.*) \[\d\d:\d\d\]", lines[-1]).groups()
+    return state, bar
+
+
+def test_the_wait_bar_moves_through_the_stages_and_is_full_when_the_job_is_done(capsys):
+    pytest.importorskip("tqdm")
+    RemoteJob(FakeGalaxy(states=["new", "queued", "running", "ok"]), "h1", "j1").wait(poll_s=0.001)
+    state, bar = last_wait_bar(capsys.readouterr().err)
+    assert state == "ok" and set(bar) == {"█"}, bar
+
+
+def test_a_failed_job_leaves_its_bar_where_it_stopped(capsys):
+    pytest.importorskip("tqdm")
+    with pytest.raises(RemoteJobFailed):
+        RemoteJob(FakeGalaxy(states=["queued", "running", "error"]), "h1", "j1").wait(poll_s=0.001)
+    state, bar = last_wait_bar(capsys.readouterr().err)
+    assert state == "error" and bar.startswith("█") and bar.endswith(" "), bar  # two stages of three
 
 
 def test_wait_reports_a_paused_job_at_once_with_what_to_do():

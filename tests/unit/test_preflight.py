@@ -71,6 +71,7 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
          ["galaxy_nginx_tls_certificate=files needs", "galaxy_nginx_tls_certificate_file"]),
         ("gxnb_public_http_port=8443", ["galaxy_nginx_http_port=8443", "other than galaxy_nginx_listen_port=8443"]),
         ("gxnb_tls_certificate=acme", ["galaxy_nginx_tls_certificate", "local_ca", "files"]),
+        ("gxnb_notebook_ai_assistant=maybe", ["gxnb_notebook_ai_assistant is 'maybe'", "allowed: true"]),
         ("galaxy_nginx_downloads_dir=srv/galaxy/data/", ["galaxy_nginx_downloads_dir='srv/galaxy/data/'", "absolute"]),
         ("gxnb_database_password=short", ["postgresql_password (gxnb_database_password)", "16 characters or more"]),
         ("gxnb_broker_password=has:a@colon-and-more", ["redis_password (gxnb_broker_password)", "letters, digits"]),
@@ -84,7 +85,7 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
          "unknown-image-variant", "postgresql-without-url", "registry-with-scheme", "id-secret-too-long",
          "share-without-path", "export-to-any-host", "export-without-root-squash",
          "firewall-source-not-an-address", "tls-files-not-named", "redirect-port-is-the-https-port",
-         "unknown-certificate-source", "downloads-folder-not-absolute", "short-database-password",
+         "unknown-certificate-source", "ai-assistant-not-a-boolean", "downloads-folder-not-absolute", "short-database-password",
          "broker-password-breaks-its-url", "database-server-unreachable", "backup-folder-not-writable"],
 )
 def test_bad_value_fails_before_anything_changes(extra, expected):
