@@ -207,13 +207,27 @@ def connect(server: str | None, key: str | None):
     return GalaxyInstance(server, key=key)
 
 
-def upload(gi, path: Path, history_id: str, file_type: str, progress: bool = True) -> str:
-    """Chunked, resumable (tus) upload with a progress bar; returns the new dataset's id."""
+def progress_bar(**settings):
+    """tqdm's bar for where the code runs: in a notebook a widget whose bar wraps onto its own line
+    when the output is narrow (else the text pushes it out of sight), on a console text."""
     from tqdm.auto import tqdm
 
+    try:
+        from tqdm.notebook import tqdm as notebook_tqdm
+    except ImportError:
+        notebook_tqdm = None
+    bar = tqdm(**settings)
+    layout = getattr(getattr(bar, "container", None), "layout", None)  # a notebook's, shown
+    if notebook_tqdm is not None and isinstance(bar, notebook_tqdm) and layout is not None:
+        layout.display, layout.flex_flow, layout.width = "inline-flex", "row wrap", "100%"
+    return bar
+
+
+def upload(gi, path: Path, history_id: str, file_type: str, progress: bool = True) -> str:
+    """Chunked, resumable (tus) upload with a progress bar; returns the new dataset's id."""
     uploader = gi.get_tus_uploader(str(path), chunk_size=UPLOAD_CHUNK_BYTES)
-    with tqdm(total=uploader.get_file_size(), unit="B", unit_scale=True, desc=f"upload {path.name}",
-              disable=not progress) as bar:  # fmt: skip
+    with progress_bar(total=uploader.get_file_size(), unit="B", unit_scale=True, desc=f"upload {path.name}",
+                      disable=not progress) as bar:  # fmt: skip
         while uploader.offset < uploader.get_file_size():
             before = uploader.offset
             uploader.upload_chunk()
@@ -248,12 +262,10 @@ class RemoteJob:
         (RemoteJobPaused for a paused job), TimeoutError after timeout seconds."""
         check_number("timeout", timeout, optional=True)
         check_number("poll_s", poll_s, above=True)
-        from tqdm.auto import tqdm
-
         deadline = None if timeout is None else time.monotonic() + timeout
         start = time.monotonic()
         done = max(JOB_STAGES.values())
-        with tqdm(total=done, bar_format="{desc} {bar} [{elapsed}]", disable=not progress) as bar:
+        with progress_bar(total=done, bar_format="{desc} {bar} [{elapsed}]", disable=not progress) as bar:
             while True:
                 state = self.status()
                 bar.set_description_str(f"Galaxy job {self.job_id}: {state}")

@@ -108,7 +108,7 @@ def new_person(endpoints, driver, member: bool):
     email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"], gpu_user=member,
                                        password=password)  # fmt: skip
     yield email, password
-    driver.delete_all_cookies()  # the next journey logs in anew
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})  # every site's: the next journey logs in anew
     # a journey that stopped half-way leaves its jobs running: end them (they hold job slots)
     gi = GalaxyInstance(endpoints["galaxy_url"], key=key)
     for job in gi.jobs.get_jobs(state="running") + gi.jobs.get_jobs(state="queued"):
@@ -200,13 +200,15 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(endpoin
         assert "GPU" in output, output  # the cell says which GPU it sees, or that it runs on the CPU
 
     with journey.step("the status bar says whether the session has a GPU"):
+        # what the session sees (the first cell's output), not what the cluster declares: a job
+        # node's Slurm may count GPUs that the container was not given
         item = wait.until(EC.visibility_of_element_located((By.ID, "gxnb-accelerator-status")))
         wait.until(lambda d: item.get_attribute("data-gpu") in ("true", "false"))
-        if endpoints["gpu_count"]:
-            assert item.text.startswith("GPU: ") and "%" in item.text, item.text  # its name and use
-        else:
+        if "no GPU visible" in output:
             assert item.text == "CPU only", item.text
             assert "no GPU visible, running on CPU" in item.get_attribute("title")
+        else:
+            assert item.text.startswith("GPU: ") and "%" in item.text, item.text  # its name and use
 
     with journey.step("send a remote training and watch its progress bars fill"):
         script = f"journey_train_{marker}.py"
@@ -214,7 +216,7 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(endpoin
             f"import pathlib; pathlib.Path('{script}').write_text({TRAINING_SCRIPT!r})\n"
             f"job = run_script_job('{script}', new_history_name='journey training {marker}')"
         )
-        bar = (By.CSS_SELECTOR, ".jp-OutputArea .widget-progress .progress-bar")
+        bar = (By.CSS_SELECTOR, ".jp-OutputArea .widget-hprogress .progress-bar")  # ipywidgets 8
         seen = set()
 
         def wait_bar_done(d):
@@ -229,7 +231,7 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(endpoin
             wait_bar_done
         )
         ran(cell, timeout=60)
-        text = cell.find_element(By.CSS_SELECTOR, ".jp-OutputArea").text
+        text = cell.find_element(By.CSS_SELECTOR, ".jp-OutputArea").text.replace("\u2007", " ")  # tqdm's spaces
         assert re.search(r"Galaxy job \w+: ok", text), text
         upload = cell.find_elements(*bar)[0]
         assert "progress-bar-success" in upload.get_attribute("class"), text  # the script's upload finished
