@@ -85,7 +85,8 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
          "unknown-image-variant", "postgresql-without-url", "registry-with-scheme", "id-secret-too-long",
          "share-without-path", "export-to-any-host", "export-without-root-squash",
          "firewall-source-not-an-address", "tls-files-not-named", "redirect-port-is-the-https-port",
-         "unknown-certificate-source", "ai-assistant-not-a-boolean", "downloads-folder-not-absolute", "short-database-password",
+         "unknown-certificate-source", "ai-assistant-not-a-boolean", "downloads-folder-not-absolute",
+         "short-database-password",
          "broker-password-breaks-its-url", "database-server-unreachable", "backup-folder-not-writable"],
 )
 def test_bad_value_fails_before_anything_changes(extra, expected):
