@@ -13,25 +13,29 @@ import sys
 CPU_ONLY = "no GPU visible, running on CPU"
 
 
+def _cpu_only(reason: str = "") -> dict:
+    return {"gpu": False, "summary": f"{CPU_ONLY} ({reason})" if reason else CPU_ONLY, "devices": []}
+
+
 def read() -> dict:
     """{"gpu": bool, "summary": str, "devices": [{"name", "utilization_percent", "memory_used_gib",
     "memory_total_gib"}, ...]}; never raises: a session without a GPU gets the reason in summary."""
     try:
         import pynvml
     except ImportError:
-        return {"gpu": False, "summary": f"{CPU_ONLY} (NVML bindings not installed)", "devices": []}
+        return _cpu_only("NVML bindings not installed")
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError:
-        return {"gpu": False, "summary": CPU_ONLY, "devices": []}
+        return _cpu_only()
     try:
         devices = [_device(pynvml, index) for index in range(pynvml.nvmlDeviceGetCount())]
     except pynvml.NVMLError as error:
-        return {"gpu": False, "summary": f"{CPU_ONLY} (NVML: {error})", "devices": []}
+        return _cpu_only(f"NVML: {error}")
     finally:
         pynvml.nvmlShutdown()
     if not devices:
-        return {"gpu": False, "summary": CPU_ONLY, "devices": []}
+        return _cpu_only()
     summary = "GPU: " + "; ".join(f"{d['name']}, {d['memory_total_gib']:.0f} GiB" for d in devices)
     return {"gpu": True, "summary": summary, "devices": devices}
 

@@ -212,13 +212,9 @@ def progress_bar(**settings):
     when the output is narrow (else the text pushes it out of sight), on a console text."""
     from tqdm.auto import tqdm
 
-    try:
-        from tqdm.notebook import tqdm as notebook_tqdm
-    except ImportError:
-        notebook_tqdm = None
     bar = tqdm(**settings)
-    layout = getattr(getattr(bar, "container", None), "layout", None)  # a notebook's, shown
-    if notebook_tqdm is not None and isinstance(bar, notebook_tqdm) and layout is not None:
+    layout = getattr(getattr(bar, "container", None), "layout", None)  # only a shown notebook bar has one
+    if layout is not None:
         layout.display, layout.flex_flow, layout.width = "inline-flex", "row wrap", "100%"
     return bar
 
