@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Every test, sharing one local deployment:
 #   1 lint (ansible-lint, yamllint, ruff, terraform fmt, tool XSD, TPV lint/dry-run), unit and Terraform tests
-#   2 the notebook image (cpu variant) built on the host engine, tests inside it, publish to a local registry
-#   3 make deploy-local, then a second run that must change nothing
-#   4 end-to-end tests against the deployment
+#   2 the notebook image (cpu variant) built on the host engine
+#   3 make deploy-local, then a second run that must change nothing; meanwhile the image tests run
+#     inside the built image (and publish to a local registry) in the background
+#   4 end-to-end tests against the deployment, once the image tests have ended
 # Each role's Molecule scenario needs only the Docker engine and the systemd base image: they
 # run one after another in the background from the start, beside stages 1-4 (their instances
 # are containers of their own), and their result is printed and counted at the end.
-# GXNB_SKIP_IMAGE=1 skips stage 2; GXNB_SKIP_DEPLOY=1 skips stages 3 and 4 and Molecule.
+# Background work goes where the foreground leaves the CPUs idle: the deploy waits on downloads
+# and on Galaxy for minutes (docs/benchmarks.md, "CI time").
+# GXNB_SKIP_IMAGE=1 skips the image tests; GXNB_SKIP_DEPLOY=1 skips stages 3 and 4 and Molecule
+# (the image tests then run in the foreground).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
@@ -27,7 +31,7 @@ if [ "${GXNB_SKIP_DEPLOY:-0}" != 1 ]; then
   "$py" -m pytest -q -p no:cacheprovider tests/molecule > "$results/molecule.log" 2>&1 &
   molecule_pid=$!
   # A stage that fails ends the script: stop the scenarios with it.
-  trap '[ -n "$molecule_pid" ] && kill "$molecule_pid" 2>/dev/null || true' EXIT
+  trap 'for pid in $molecule_pid ${image_pid:-}; do kill "$pid" 2>/dev/null || true; done' EXIT
 fi
 
 stage "lint and unit tests"
@@ -35,11 +39,20 @@ stage "lint and unit tests"
 # terraform, tpv); the Terraform tests share one worker (they init the same module folders).
 "$py" -m pytest -q -n 3 --dist loadgroup tests/lint tests/unit tests/terraform
 
-if [ "${GXNB_SKIP_IMAGE:-0}" != 1 ]; then
-  stage "notebook image: build (cpu), tests inside it, publish"
+image_tests=("$py" -m pytest -q -p no:cacheprovider --durations=5 tests/image)
+image_pid=
+if [ "${GXNB_SKIP_IMAGE:-0}" != 1 ] || [ "${GXNB_SKIP_DEPLOY:-0}" != 1 ]; then
+  stage "notebook image: build (cpu)"
   scripts/build-notebook-image.sh cpu
   "$py" tests/benchmarks/image_size.py cpu || true
-  "$py" -m pytest -q tests/image
+fi
+if [ "${GXNB_SKIP_IMAGE:-0}" != 1 ] && [ "${GXNB_SKIP_DEPLOY:-0}" = 1 ]; then
+  stage "notebook image: tests inside it, publish"
+  "${image_tests[@]}"
+elif [ "${GXNB_SKIP_IMAGE:-0}" != 1 ]; then
+  stage "notebook image: tests inside it, publish: started in the background (log: $results/image-tests.log)"
+  "${image_tests[@]}" > "$results/image-tests.log" 2>&1 &
+  image_pid=$!
 fi
 
 if [ "${GXNB_SKIP_DEPLOY:-0}" = 1 ]; then exit 0; fi
@@ -51,6 +64,15 @@ grep -qE 'failed=0' "$results/deploy-1.log" || { tail -60 "$results/deploy-1.log
 stage "deploy (second run must change nothing)"
 scripts/deploy-local.sh > "$results/deploy-2.log" 2>&1 || { tail -60 "$results/deploy-2.log"; exit 1; }
 "$py" tests/support/check_idempotent.py "$results/deploy-2.log"
+
+if [ -n "$image_pid" ]; then
+  stage "notebook image: tests inside it, publish (running since the build)"
+  image_status=0
+  wait "$image_pid" || image_status=$?
+  image_pid=
+  cat "$results/image-tests.log"
+  [ "$image_status" = 0 ] || exit "$image_status"
+fi
 
 stage "end-to-end tests"
 e2e_status=0

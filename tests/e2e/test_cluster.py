@@ -15,13 +15,13 @@ from tests.support import galaxy_it, local_cluster
 pytestmark = pytest.mark.e2e
 
 TRAINING_TOOL_ID = "run_jupyter_job"
-# Holds its GPU until a given time, so that the test sees all trainings at once; records what
-# the container was given.
+# Holds its GPU until the test has seen all trainings at once (it touches /tmp/release in each
+# container) or, at the latest, until a given time; records what the container was given.
 HOLDING_SCRIPT = """\
 import os, time
 with open("gpu.txt", "w") as f:
     f.write(os.environ.get("CUDA_VISIBLE_DEVICES", "") + " " + os.environ.get("SLURM_JOB_GPUS", ""))
-while time.time() < {release_at}:
+while not os.path.exists("/tmp/release") and time.time() < {release_at}:
     time.sleep(1)
 """
 
@@ -60,14 +60,14 @@ def test_four_gpu_trainings_get_four_distinct_gpus_and_a_fifth_waits(user):
     gi, admin = user
     history = gi.histories.create_history(name="four GPUs")
     # Slurm names a pending job's reason on its next scheduling pass (at most a minute:
-    # sched_interval), so the hold leaves time for that.
-    release_at = int(time.time()) + 130
+    # sched_interval), so the longest hold leaves time for that; the test releases them sooner.
+    release_at = int(time.time()) + 240
     script = galaxy_it.paste_dataset(gi, history["id"], HOLDING_SCRIPT.format(release_at=release_at), "hold.py")
     jobs = [gi.tools.run_tool(history["id"], TRAINING_TOOL_ID, {"select_file": {"src": "hda", "id": script}})
             ["jobs"][0]["id"] for _ in range(5)]  # fmt: skip
 
     # Galaxy's external id of each job is its Slurm job id; four run, the fifth waits for a GPU.
-    deadline, queue = time.monotonic() + 150, ""
+    deadline, queue = time.monotonic() + 200, ""
     while time.time() < release_at - 15 and time.monotonic() < deadline:
         external = {job: admin.jobs.show_job(job, full_details=True).get("external_id") for job in jobs}
         if all(external.values()):
@@ -101,9 +101,16 @@ def test_four_gpu_trainings_get_four_distinct_gpus_and_a_fifth_waits(user):
         time.sleep(1)
     assert seen == gpus, (seen, gpus)
 
-    # After the release the four end and the fifth runs on a freed GPU.
+    # Released, the four end and the fifth runs on a freed GPU (and is released in turn).
+    deadline = time.monotonic() + 420
+    while time.monotonic() < deadline and not all(
+            gi.jobs.show_job(job)["state"] in galaxy_it.TERMINAL_JOB_STATES for job in jobs):  # fmt: skip
+        for node in local_cluster.job_nodes():
+            for container in local_cluster.job_containers(node):
+                local_cluster.run(node, "docker", "exec", container, "touch", "/tmp/release", check=False)
+        time.sleep(2)
     for job in jobs:
-        assert galaxy_it.wait_for_job(gi, job, timeout=420) == "ok", admin.jobs.show_job(job, full_details=True)
+        assert gi.jobs.show_job(job)["state"] == "ok", admin.jobs.show_job(job, full_details=True)
 
 
 def test_stopping_a_session_leaves_no_container_on_its_node(user):

@@ -126,3 +126,12 @@ def test_a_wrong_database_or_broker_password_stops_the_deploy_before_galaxy_chan
     assert hashlib.sha256(local_cluster.run(head, "cat", GALAXY_YML).encode()).hexdigest() == config_before
     assert local_cluster.run(head, "systemctl", "show", "-p", "MainPID", "galaxy-gunicorn.service") == gunicorn_before
     assert galaxy_it.admin_instance().config.get_version()["version_major"]
+
+
+def test_galaxys_first_start_made_the_schema_once_and_no_process_failed_on_it():
+    """The deploy creates the schema before Galaxy's processes first start: started together on an
+    empty database, they would each create it, and all but one fail and restart."""
+    races = local_cluster.run(local_cluster.head(), "bash", "-c",
+                              "journalctl --no-pager -o cat -u 'galaxy-*' | grep -c -e UniqueViolation || true",
+                              timeout=120)  # fmt: skip
+    assert races.strip() == "0", f"{races.strip()} schema races in Galaxy's log (journalctl -u 'galaxy-*')"

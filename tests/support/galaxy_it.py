@@ -205,11 +205,14 @@ def new_users_session(inputs: dict | None = None) -> NotebookSession:
     return start_session(load_endpoints(), new_user().key, inputs)
 
 
+TERMINAL_JOB_STATES = ("ok", "error", "deleted", "failed")
+
+
 def wait_for_job(gi: GalaxyInstance, job_id: str, timeout: float = 180) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = gi.jobs.show_job(job_id)["state"]
-        if state in ("ok", "error", "deleted", "failed"):
+        if state in TERMINAL_JOB_STATES:
             return state
         time.sleep(1)
     raise TimeoutError(f"job {job_id} still running after {timeout} s")
