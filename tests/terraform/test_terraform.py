@@ -6,6 +6,9 @@ the examples as one module call each; the generated inventory with Ansible."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import pathlib
@@ -13,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import hcl2
 import pytest
@@ -47,12 +51,24 @@ def terraform(env: dict, cwd: pathlib.Path, *args: str) -> subprocess.CompletedP
     return result
 
 
-def init_and_test(env: dict, module: pathlib.Path, *test_args: str) -> str:
-    init = terraform(env, module, "init", "-backend=false", "-input=false")
-    assert init.returncode == 0, init.stdout[-3000:] + init.stderr[-3000:]
-    test = terraform(env, module, "test", *test_args)
-    assert test.returncode == 0, test.stdout[-6000:] + test.stderr[-3000:]
-    return test.stdout
+@contextlib.contextmanager
+def folder_lock(module: pathlib.Path):
+    """One `terraform init`/`test` at a time in a module folder, whichever pytest-xdist worker
+    runs it (they share .terraform/ and the files a test writes there)."""
+    name = hashlib.sha256(str(module.resolve()).encode()).hexdigest()[:16]
+    with open(pathlib.Path(tempfile.gettempdir()) / f"gxnb-terraform-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def init_and_test(env: dict, module: pathlib.Path, *test_args: str, locked: bool = False) -> str:
+    """`terraform init` then `terraform test` in module (locked: the caller holds folder_lock)."""
+    with contextlib.nullcontext() if locked else folder_lock(module):
+        init = terraform(env, module, "init", "-backend=false", "-input=false")
+        assert init.returncode == 0, init.stdout[-3000:] + init.stderr[-3000:]
+        test = terraform(env, module, "test", *test_args)
+        assert test.returncode == 0, test.stdout[-6000:] + test.stderr[-3000:]
+        return test.stdout
 
 
 def test_fmt(tf_env):
@@ -168,15 +184,19 @@ def test_inventory_file_module_writes_the_file(tf_env):
 
 
 @pytest.fixture(scope="module")
-def generated_inventory(tf_env) -> pathlib.Path:
+def generated_inventory(tf_env, tmp_path_factory) -> pathlib.Path:
     example_dir = TF / "examples" / "aws"
     path = example_dir / ".terraform" / "tftest" / "generated" / "aws.yml"  # the test's site.inventory_path
-    path.unlink(missing_ok=True)
-    out = init_and_test(tf_env, example_dir)
-    for run in ("apply_writes_the_inventory", "default_inventory_path_is_named_after_the_example"):
-        assert f'run "{run}"... pass' in out, out
-    assert path.exists(), "terraform apply did not write the inventory"
-    return path
+    with folder_lock(example_dir):  # from the removal to the check
+        path.unlink(missing_ok=True)
+        out = init_and_test(tf_env, example_dir, locked=True)
+        for run in ("apply_writes_the_inventory", "default_inventory_path_is_named_after_the_example"):
+            assert f'run "{run}"... pass' in out, out
+        assert path.exists(), "terraform apply did not write the inventory"
+        # A copy of this run's file: another worker's run may write the example's folder next.
+        copy = tmp_path_factory.mktemp("generated") / "aws.yml"
+        shutil.copyfile(path, copy)
+    return copy
 
 
 def test_apply_writes_an_inventory_ansible_reads(generated_inventory):
