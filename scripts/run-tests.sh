@@ -36,7 +36,7 @@ fi
 
 stage "lint and unit tests"
 # Three workers (pytest-xdist): most of these tests wait on a subprocess (ansible-playbook,
-# terraform, tpv); the Terraform tests share one worker (they init the same module folders).
+# terraform, tpv); the Terraform tests take a lock per module folder (they init the same folders).
 "$py" -m pytest -q -n 3 --dist loadgroup tests/lint tests/unit tests/terraform
 
 image_tests=("$py" -m pytest -q -p no:cacheprovider --durations=5 tests/image)

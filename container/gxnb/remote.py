@@ -8,21 +8,25 @@ Inside a Galaxy notebook session the server and key come from GALAXY_URL and API
 H5 inputs are checked before anything is uploaded (HDF5 content; paths relative to the
 notebook's folder, without '..', of letters, digits and . _ - / only, as the job links
 them under these paths), then sent with Galaxy's chunked, resumable (tus) upload with a
-progress bar. A job that fails raises RemoteJobFailed carrying the end of its stderr: it is
+progress bar. An upload that was cut off (a kernel restarted, a network gone) resumes where it
+stopped when the same file is sent again: where each file's upload went is kept in
+~/.cache/gxnb/uploads until Galaxy has it. A job that fails raises RemoteJobFailed carrying the end of its stderr: it is
 never reported as a success. A job Galaxy paused (a failed input, a full storage quota) raises
 RemoteJobPaused at once instead of waiting for ever; wait(timeout=...) bounds any wait.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-UPLOAD_CHUNK_BYTES = 64 * 1024 * 1024
+UPLOAD_CHUNK_BYTES = int(float(os.environ.get("GXNB_UPLOAD_CHUNK_MB", "64")) * 1024 * 1024)
 TERMINAL_OK = {"ok", "skipped"}
 TERMINAL_FAILED = {"error", "failed", "deleted", "deleting", "stopped"}
 PAUSED = "paused"  # runs only once the user resumes it: waiting would never end
@@ -219,17 +223,94 @@ def progress_bar(**settings):
     return bar
 
 
-def upload(gi, path: Path, history_id: str, file_type: str, progress: bool = True) -> str:
+class UploadStore:
+    """Where each unfinished upload went (its tus URL), one small file per upload, so that sending
+    the same file to the same Galaxy again resumes it. A tusclient URL storage; the key names the
+    server, the file's absolute path, size and modification time: a changed file starts afresh."""
+
+    def __init__(self, folder: Path | None = None):
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        self.folder = folder or cache / "gxnb" / "uploads"
+
+    @staticmethod
+    def key(server: str, path: Path) -> str:
+        stat = path.stat()
+        return f"{server.rstrip('/')} {path.resolve()} {stat.st_size} {stat.st_mtime_ns}"
+
+    def _file(self, key: str) -> Path:
+        return self.folder / hashlib.sha256(key.encode()).hexdigest()
+
+    def get_item(self, key: str) -> str | None:
+        try:
+            return self._file(key).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def set_item(self, key: str, url: str | None) -> None:
+        if url is None:
+            return self.remove_item(key)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        file = self._file(key)
+        file.with_suffix(".new").write_text(url)
+        file.with_suffix(".new").replace(file)
+
+    def remove_item(self, key: str) -> None:
+        self._file(key).unlink(missing_ok=True)
+
+
+class _KeyAsFingerprint:
+    """tusclient asks a fingerprinter for the storage key; ours is fixed per upload (UploadStore.key)."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def get_fingerprint(self, _stream) -> str:
+        return self.key
+
+
+def resumable_uploader(gi, path: Path, store: UploadStore):
+    """A tus uploader that continues an earlier, unfinished upload of the same file where Galaxy
+    still has it; otherwise (none, or Galaxy no longer knows it) a new one. Returns (uploader, key)."""
+    from tusclient.client import TusClient
+    from tusclient.exceptions import TusCommunicationError
+
+    key = UploadStore.key(gi.base_url, path)
+    client = TusClient(gi.url + "/upload/resumable_upload", headers={"x-api-key": gi.key})
+
+    def uploader():
+        return client.uploader(file_path=str(path), chunk_size=UPLOAD_CHUNK_BYTES, store_url=True,
+                               url_storage=store, fingerprinter=_KeyAsFingerprint(key))  # fmt: skip
+
+    try:
+        return uploader(), key
+    except TusCommunicationError as error:
+        if error.status_code not in (404, 410):  # not "gone": Galaxy unreachable, say so, keep the URL
+            raise
+        store.remove_item(key)  # Galaxy no longer has that upload (expired, cleaned up): start afresh
+        return uploader(), key
+
+
+def upload(gi, path: Path, history_id: str, file_type: str, progress: bool = True,
+           store: UploadStore | None = None) -> str:  # fmt: skip
     """Chunked, resumable (tus) upload with a progress bar; returns the new dataset's id."""
-    uploader = gi.get_tus_uploader(str(path), chunk_size=UPLOAD_CHUNK_BYTES)
-    with progress_bar(total=uploader.get_file_size(), unit="B", unit_scale=True, desc=f"upload {path.name}",
+    store = store or UploadStore()
+    uploader, key = resumable_uploader(gi, path, store)
+    size = uploader.get_file_size()
+    if uploader.offset:
+        print(f"upload {path.name}: resuming at {uploader.offset / 2**20:.1f} of {size / 2**20:.1f} MiB "
+              "(sent before)", file=sys.stderr)  # fmt: skip
+    with progress_bar(total=size, initial=uploader.offset, unit="B", unit_scale=True, desc=f"upload {path.name}",
                       disable=not progress) as bar:  # fmt: skip
-        while uploader.offset < uploader.get_file_size():
+        if not uploader.url:  # a new upload (an empty file too: Galaxy needs its URL)
+            uploader.set_url(uploader.create_url())
+        while uploader.offset < size:
             before = uploader.offset
             uploader.upload_chunk()
             bar.update(uploader.offset - before)
-    fetched = gi.tools.post_to_fetch(str(path), history_id, uploader.session_id, file_type=file_type,
+    session_id = uploader.url.rsplit("/", 1)[-1]  # Galaxy's name for the upload: its URL's last part
+    fetched = gi.tools.post_to_fetch(str(path), history_id, session_id, file_type=file_type,
                                      file_name=path.name)  # fmt: skip
+    store.remove_item(key)
     return fetched["outputs"][0]["id"]
 
 

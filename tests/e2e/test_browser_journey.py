@@ -156,6 +156,16 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(endpoin
     with journey.step("log in"):
         log_in(driver, wait, endpoints["galaxy_url"], email, password)
 
+    with journey.step("the welcome page says what the service offers and links its tools"):
+        welcome = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "iframe[src*='welcome']")))
+        driver.switch_to.frame(welcome)
+        heading = wait.until(EC.presence_of_element_located((By.TAG_NAME, "h1"))).text
+        assert heading and "Galaxy is running" not in heading, heading  # not Galaxy's stock page
+        links = driver.find_elements(By.CSS_SELECTOR, "a.tool")
+        tools = [link.get_attribute("href").split("tool_id=", 1)[1] for link in links]
+        assert sorted(tools) == sorted([galaxy_it.NOTEBOOK_TOOL_ID, galaxy_it.TRAINING_TOOL_ID]), tools
+        driver.switch_to.default_content()
+
     with journey.step("open the notebook tool from the tool panel and run it with the default form"):
         run_the_notebook_tool_with_the_default_form(driver, wait)
 

@@ -11,19 +11,9 @@ import requests
 from bioblend.galaxy import GalaxyInstance
 
 from tests.support import galaxy_it, local_cluster
+from tests.support.galaxy_it import HOLDING_SCRIPT, TRAINING_TOOL_ID
 
 pytestmark = pytest.mark.e2e
-
-TRAINING_TOOL_ID = "run_jupyter_job"
-# Holds its GPU until the test has seen all trainings at once (it touches /tmp/release in each
-# container) or, at the latest, until a given time; records what the container was given.
-HOLDING_SCRIPT = """\
-import os, time
-with open("gpu.txt", "w") as f:
-    f.write(os.environ.get("CUDA_VISIBLE_DEVICES", "") + " " + os.environ.get("SLURM_JOB_GPUS", ""))
-while not os.path.exists("/tmp/release") and time.time() < {release_at}:
-    time.sleep(1)
-"""
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import requests
 
 from tests.conftest import REPO
 from tests.image.conftest import RunningNotebook, docker, run_in_image
+from tests.support import jupyter_kernel
 
 pytestmark = pytest.mark.docker
 
@@ -74,7 +75,8 @@ def test_runs_as_non_root_with_tini_and_galaxy_helpers(image):
 
 
 def test_jupyterlab_answers_under_arbitrary_uid_with_base_url(image):
-    """As Galaxy starts it: --user UID:GID, a port and a path prefix from the environment."""
+    """As Galaxy starts it: --user UID:GID (a UID the image does not know), a port and a path prefix
+    from the environment."""
     nb = RunningNotebook(image, "--user", "23456:23456", port=9123, base_url="/interactivetool/ep/abc/def/")
     try:
         page = nb.wait_ready()
@@ -89,6 +91,18 @@ def test_jupyterlab_answers_under_arbitrary_uid_with_base_url(image):
         saved = requests.put(f"{nb.url}/api/contents/probe.txt", timeout=10,
                              json={"type": "file", "format": "text", "content": "saved"})  # fmt: skip
         assert saved.status_code == 201, saved.text
+        # Code in the session knows its user by name, though /etc/passwd has no such UID.
+        kernel = requests.post(f"{nb.url}/api/kernels", json={"name": "python3"}, timeout=30)
+        assert kernel.status_code == 201, kernel.text
+        ws_url = nb.url.replace("http://", "ws://", 1) + f"/api/kernels/{kernel.json()['id']}/channels"
+        who = jupyter_kernel.execute(ws_url, (
+            "import getpass, os, pwd, subprocess\n"
+            "print(getpass.getuser(), subprocess.run(['whoami'], capture_output=True, text=True).stdout.strip(),\n"
+            "      pwd.getpwuid(os.getuid()).pw_dir == os.environ['HOME'])"
+        ), timeout=90)  # fmt: skip
+        assert who["status"] == "ok", who["error"]
+        assert who["stdout"].split() == ["jovyan", "jovyan", "True"], who["stdout"]
+        assert "UID 23456 is named jovyan in this session" in nb.logs()
         pid1 = nb.exec("cat", "/proc/1/cmdline").stdout.replace("\0", " ")
         assert pid1.startswith("tini"), pid1
         # Docker's own health check reaches the same server.

@@ -206,6 +206,16 @@ def new_users_session(inputs: dict | None = None) -> NotebookSession:
 
 
 TERMINAL_JOB_STATES = ("ok", "error", "deleted", "failed")
+TRAINING_TOOL_ID = "run_jupyter_job"
+# A training that holds its slot (and GPU) until the test touches /tmp/release in its container
+# (it then ends ok) or, at the latest, until a given time; records what the container was given.
+HOLDING_SCRIPT = """\
+import os, time
+with open("gpu.txt", "w") as f:
+    f.write(os.environ.get("CUDA_VISIBLE_DEVICES", "") + " " + os.environ.get("SLURM_JOB_GPUS", ""))
+while not os.path.exists("/tmp/release") and time.time() < {release_at}:
+    time.sleep(1)
+"""
 
 
 def wait_for_job(gi: GalaxyInstance, job_id: str, timeout: float = 180) -> str:

@@ -30,7 +30,7 @@ BIN = pathlib.Path(sys.executable).parent
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform not installed"),
-    pytest.mark.xdist_group("terraform"),  # one worker: the tests init the same module folders
+    pytest.mark.xdist_group("terraform"),  # one worker where it can; folder_lock guards the shared folders
 ]
 
 
