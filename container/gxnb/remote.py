@@ -278,15 +278,17 @@ def resumable_uploader(gi, path: Path, store: UploadStore):
     client = TusClient(gi.url + "/upload/resumable_upload", headers={"x-api-key": gi.key})
 
     def uploader():
-        return client.uploader(file_path=str(path), chunk_size=UPLOAD_CHUNK_BYTES, store_url=True,
-                               url_storage=store, fingerprinter=_KeyAsFingerprint(key))  # fmt: skip
+        # Galaxy's tus server answers an upload's offset only if it was made with these two.
+        metadata = {"filename": path.name, "filetype": "application/octet-stream"}
+        return client.uploader(file_path=str(path), chunk_size=UPLOAD_CHUNK_BYTES, metadata=metadata,
+                               store_url=True, url_storage=store, fingerprinter=_KeyAsFingerprint(key))  # fmt: skip
 
     try:
         return uploader(), key
     except TusCommunicationError as error:
-        if error.status_code not in (404, 410):  # not "gone": Galaxy unreachable, say so, keep the URL
+        if not 400 <= (error.status_code or 0) < 500:  # Galaxy unreachable or failing: say so, keep the URL
             raise
-        store.remove_item(key)  # Galaxy no longer has that upload (expired, cleaned up): start afresh
+        store.remove_item(key)  # Galaxy cannot resume that upload (expired, cleaned up): start afresh
         return uploader(), key
 
 

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
+import requests
 from gxnb import remote
 from tusclient.uploader import Uploader
 
@@ -18,12 +19,14 @@ CHUNK = 64 * 1024
 
 
 class TusServer(ThreadingHTTPServer):
-    """POST makes an upload, HEAD tells its offset, PATCH appends; forget() drops every upload."""
+    """POST makes an upload, HEAD tells its offset (an upload made without a file name and type is
+    refused, as Galaxy's tuspyserver does), PATCH appends; forget() drops every upload."""
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), TusHandler)
         self.uploads: dict[str, bytearray] = {}
         self.lengths: dict[str, int] = {}
+        self.metadata: dict[str, set[str]] = {}
         self.bytes_received = 0
         self.unreachable = False
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -55,6 +58,8 @@ class TusHandler(BaseHTTPRequestHandler):
         upload_id = uuid.uuid4().hex
         self.server.uploads[upload_id] = bytearray()
         self.server.lengths[upload_id] = int(self.headers["Upload-Length"])
+        metadata = self.headers.get("Upload-Metadata", "")
+        self.server.metadata[upload_id] = {pair.strip().split(" ")[0] for pair in metadata.split(",")}
         self.reply(201, Location=f"{self.server.url}/api/upload/resumable_upload/{upload_id}")
 
     def upload_id(self) -> str | None:
@@ -67,6 +72,8 @@ class TusHandler(BaseHTTPRequestHandler):
         upload_id = self.upload_id()
         if upload_id is None:
             return self.reply(404)
+        if not {"filename", "filetype"} <= self.server.metadata[upload_id]:  # as Galaxy's tuspyserver
+            return self.reply(400)
         self.reply(200, Upload_Offset=str(len(self.server.uploads[upload_id])),
                    Upload_Length=str(self.server.lengths[upload_id]))  # fmt: skip
 
@@ -185,3 +192,15 @@ def test_an_empty_file_is_uploaded(tus, tmp_path):
     path.write_bytes(b"")
     assert remote.upload(gi, path, "h1", "txt", progress=False) == "d1"
     assert fetched[0][1] == b""
+
+
+def test_an_upload_galaxy_refuses_to_resume_starts_afresh(tus, tmp_path, capsys):
+    """One made by an older client without a file name and type: Galaxy answers 400, never an offset."""
+    server, gi, fetched = tus
+    path = data_file(tmp_path)
+    made = requests.post(server.url + "/api/upload/resumable_upload", timeout=10, headers={
+        "x-api-key": "user-key", "Tus-Resumable": "1.0.0", "Upload-Length": str(path.stat().st_size)})  # fmt: skip
+    remote.UploadStore().set_item(remote.UploadStore.key(gi.base_url, path), made.headers["Location"])
+    assert remote.upload(gi, path, "h1", "h5", progress=False) == "d1"
+    assert "resuming" not in capsys.readouterr().err
+    assert fetched[0][1] == path.read_bytes()
