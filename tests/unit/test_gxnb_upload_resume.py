@@ -111,8 +111,8 @@ def data_file(tmp_path, size: int = 10 * CHUNK + 123):
     return path
 
 
-def cut_off_after(monkeypatch, chunks: int) -> None:
-    """The client stops after this many chunks, as a kernel interrupted mid-upload does."""
+def cut_off_upload(gi, path, monkeypatch, chunks: int) -> None:
+    """An upload of path that stops after this many chunks, as a kernel interrupted mid-upload does."""
     send = Uploader.upload_chunk
     sent = []
 
@@ -122,16 +122,16 @@ def cut_off_after(monkeypatch, chunks: int) -> None:
         send(self)
         sent.append(1)
 
-    monkeypatch.setattr(Uploader, "upload_chunk", upload_chunk)
+    with monkeypatch.context() as patch:
+        patch.setattr(Uploader, "upload_chunk", upload_chunk)
+        with pytest.raises(KeyboardInterrupt):
+            remote.upload(gi, path, "h1", "h5", progress=False)
 
 
 def test_an_upload_cut_off_halfway_resumes_where_it_stopped(tus, tmp_path, monkeypatch, capsys):
     server, gi, fetched = tus
     path = data_file(tmp_path)
-    with monkeypatch.context() as patch:
-        cut_off_after(patch, 4)
-        with pytest.raises(KeyboardInterrupt):
-            remote.upload(gi, path, "h1", "h5", progress=False)
+    cut_off_upload(gi, path, monkeypatch, 4)
     assert server.bytes_received == 4 * CHUNK
     capsys.readouterr()
 
@@ -145,10 +145,7 @@ def test_an_upload_cut_off_halfway_resumes_where_it_stopped(tus, tmp_path, monke
 def test_an_upload_galaxy_no_longer_has_starts_afresh(tus, tmp_path, monkeypatch, capsys):
     server, gi, fetched = tus
     path = data_file(tmp_path)
-    with monkeypatch.context() as patch:
-        cut_off_after(patch, 3)
-        with pytest.raises(KeyboardInterrupt):
-            remote.upload(gi, path, "h1", "h5", progress=False)
+    cut_off_upload(gi, path, monkeypatch, 3)
     server.forget()
     assert remote.upload(gi, path, "h1", "h5", progress=False) == "d1"
     assert "resuming" not in capsys.readouterr().err
@@ -158,10 +155,7 @@ def test_an_upload_galaxy_no_longer_has_starts_afresh(tus, tmp_path, monkeypatch
 def test_a_file_changed_since_the_cut_off_is_sent_whole(tus, tmp_path, monkeypatch):
     server, gi, fetched = tus
     path = data_file(tmp_path)
-    with monkeypatch.context() as patch:
-        cut_off_after(patch, 3)
-        with pytest.raises(KeyboardInterrupt):
-            remote.upload(gi, path, "h1", "h5", progress=False)
+    cut_off_upload(gi, path, monkeypatch, 3)
     path.write_bytes(os.urandom(path.stat().st_size))  # same size, new content and time
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
     remote.upload(gi, path, "h1", "h5", progress=False)
@@ -173,10 +167,7 @@ def test_galaxy_unreachable_at_resume_keeps_what_was_sent(tus, tmp_path, monkeyp
     """An error other than "that upload is gone" is raised, and the upload can still resume later."""
     server, gi, fetched = tus
     path = data_file(tmp_path)
-    with monkeypatch.context() as patch:
-        cut_off_after(patch, 2)
-        with pytest.raises(KeyboardInterrupt):
-            remote.upload(gi, path, "h1", "h5", progress=False)
+    cut_off_upload(gi, path, monkeypatch, 2)
     server.unreachable = True
     with pytest.raises(Exception, match="503"):
         remote.upload(gi, path, "h1", "h5", progress=False)
