@@ -10,9 +10,10 @@ notebook's folder, without '..', of letters, digits and . _ - / only, as the job
 them under these paths), then sent with Galaxy's chunked, resumable (tus) upload with a
 progress bar. An upload that was cut off (a kernel restarted, a network gone) resumes where it
 stopped when the same file is sent again: where each file's upload went is kept in
-~/.cache/gxnb/uploads until Galaxy has it. A job that fails raises RemoteJobFailed carrying the end of its stderr: it is
-never reported as a success. A job Galaxy paused (a failed input, a full storage quota) raises
-RemoteJobPaused at once instead of waiting for ever; wait(timeout=...) bounds any wait.
+~/.cache/gxnb/uploads until Galaxy has it. A job that fails raises RemoteJobFailed carrying
+the end of its stderr: it is never reported as a success. A job Galaxy paused (a failed
+input, a full storage quota) raises RemoteJobPaused at once instead of waiting for ever;
+wait(timeout=...) bounds any wait.
 """
 
 from __future__ import annotations
@@ -228,9 +229,8 @@ class UploadStore:
     the same file to the same Galaxy again resumes it. A tusclient URL storage; the key names the
     server, the file's absolute path, size and modification time: a changed file starts afresh."""
 
-    def __init__(self, folder: Path | None = None):
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        self.folder = folder or cache / "gxnb" / "uploads"
+    def __init__(self):
+        self.folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gxnb" / "uploads"
 
     @staticmethod
     def key(server: str, path: Path) -> str:
@@ -292,10 +292,9 @@ def resumable_uploader(gi, path: Path, store: UploadStore):
         return uploader(), key
 
 
-def upload(gi, path: Path, history_id: str, file_type: str, progress: bool = True,
-           store: UploadStore | None = None) -> str:  # fmt: skip
+def upload(gi, path: Path, history_id: str, file_type: str, progress: bool = True) -> str:
     """Chunked, resumable (tus) upload with a progress bar; returns the new dataset's id."""
-    store = store or UploadStore()
+    store = UploadStore()
     uploader, key = resumable_uploader(gi, path, store)
     size = uploader.get_file_size()
     if uploader.offset:
