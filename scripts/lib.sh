@@ -13,6 +13,11 @@ GXNB_INVENTORY="${GXNB_INVENTORY:-$GXNB_ROOT/inventory/local}"
 # the playbooks use. Ansible is asked once per script tree: child scripts inherit them.
 gxnb_load_facts() {
   [ "${GXNB_FACTS_INVENTORY:-}" = "$GXNB_INVENTORY" ] && return 0
+  # The local inventory reads it (gxnb_local_gpus_per_node); a typo would quietly give nodes no GPU.
+  if [ -n "${GXNB_LOCAL_GPUS_PER_NODE:-}" ] && ! [[ "$GXNB_LOCAL_GPUS_PER_NODE" =~ ^([0-9]|1[0-6])$ ]]; then
+    echo "GXNB_LOCAL_GPUS_PER_NODE=$GXNB_LOCAL_GPUS_PER_NODE: fake GPUs per job node must be a whole number from 0 to 16" >&2
+    return 2
+  fi
   local python="$GXNB_ROOT/.venv/bin/python"
   [ -x "$python" ] || GXNB_EXTRAS="${GXNB_EXTRAS:-deploy}" "$GXNB_ROOT/scripts/host-setup.sh" >&2
   local assignments

@@ -46,14 +46,14 @@ fi
 
 # The settings a container is made with; one that differs (another checkout's cache, an
 # address changed in the inventory) makes the container anew. Its volumes are kept.
-wanted_settings() {  # ADDRESS KIND
-  echo "address=$1 cache=$([ "$2" = node ] && echo "$HOST_CACHE") ports=$([ "$2" = head ] && echo "${PUBLIC_PORTS% }") image=$IMAGE"
+wanted_settings() {  # ADDRESS KIND GPUS
+  echo "address=$1 cache=$([ "$2" = node ] && echo "$HOST_CACHE") ports=$([ "$2" = head ] && echo "${PUBLIC_PORTS% }") image=$IMAGE$([ "$3" -gt 0 ] && echo " gpus=$3")"
 }
 
 start_container() {  # NAME ADDRESS GPUS KIND
   local name="$1" address="$2" gpus="$3" kind="$4" state settings
   local args=(--network "$NETWORK" --ip "$address" -v "$SHARED_VOLUME:/srv/galaxy")
-  settings="$(wanted_settings "$address" "$kind")"
+  settings="$(wanted_settings "$address" "$kind" "$gpus")"
   if [ "$kind" = head ]; then
     for port in $PUBLIC_PORTS; do args+=(-p "${BIND_ADDR}:${port}:${port}"); done
   else

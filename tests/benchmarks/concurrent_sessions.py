@@ -7,8 +7,8 @@ max).
     .venv/bin/python tests/benchmarks/concurrent_sessions.py [-n 10] [--seconds 60]
 
 Needs the local deployment (make deploy-local). Its two job nodes hold 4 sessions at once (the
-notebook tool takes one of each node's two fake GPUs; with gxnb_gpu_count 0 in the inventory they hold
-8): more wait, queued, and are reported as such.
+notebook tool takes one of each node's two fake GPUs): more wait, queued, and are reported as
+such. Ten at once: deploy with GXNB_LOCAL_GPUS_PER_NODE=5 (five fake GPUs per node).
 """
 
 from __future__ import annotations
