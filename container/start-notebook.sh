@@ -12,11 +12,8 @@
 # Extra arguments go to `jupyter lab`.
 set -e
 
-# Arbitrary --user UID:GID (as Galaxy starts it): make sure HOME is writable.
-if [ -z "${HOME:-}" ] || [ ! -w "${HOME}" ]; then
-  export HOME="/tmp/home-$(id -u)"
-  mkdir -p "$HOME"
-fi
+# An arbitrary --user UID:GID (as Galaxy starts it) has a writable HOME and a user name by now:
+# the image's entry point (gxnb-entrypoint.sh) gives them to every command.
 # Started in the image's home but not allowed to write there (a UID outside its
 # group): work in the writable HOME instead, so that notebooks can be saved.
 if [ "$PWD" = "/home/${NB_USER:-jovyan}" ] && [ ! -w "$PWD" ]; then

@@ -1,12 +1,12 @@
 """A person's journey in a real browser (Debian's Chromium), through the public route and TLS:
 log in to Galaxy's UI, open the notebook tool from the tool panel and run it with the default
 form, open the session from Galaxy's interactive-tools list (the link Galaxy shows), see
-JupyterLab render inside Galaxy's page on the bundled home notebook with only launcher tiles
-that work, run its first code cell, read in the status bar whether the session has a GPU, send
-a remote training with run_script_job and watch its progress bars fill, save a file into
-outputs/, shut the session down from JupyterLab's File menu and see the file arrive in the
-Galaxy history. And the journey of a person outside the group that may run the tool: the
-history says why the job stopped and whom to ask.
+JupyterLab render inside Galaxy's page on the bundled home notebook, with the room of Galaxy's
+centre panel and only launcher tiles that work, run its first code cell, read in the status bar
+whether the session has a GPU, send a remote training with run_script_job and watch its
+progress bars fill, save a file into outputs/, shut the session down from JupyterLab's File menu
+and see the file arrive in the Galaxy history. And the journey of a person outside the group
+that may run the tool: the history says why the job stopped and whom to ask.
 
 Screenshots of every step: .deploy-local/test-results/browser/<journey>/ (tests/support/browser.py)."""
 
@@ -36,6 +36,8 @@ SESSION_FRAME = ", ".join(f"iframe[src*='{part}']" for part in SESSION_URL_PARTS
 SESSION_LINK = ", ".join(f"a.tool-link[href*='{part}']" for part in SESSION_URL_PARTS)
 # Launcher tiles that cannot work in this service (no Airflow, Kubeflow, R or Scala here)
 UNUSABLE_TILES = ("R Editor", "Scala Editor", "Kubeflow", "Airflow")
+# The share of the session's frame the notebook gets (the rest: JupyterLab's side tab bars)
+ROOMY_SHARE = 0.85
 # A remote training small enough for the journey: three "epochs" on the job node
 TRAINING_SCRIPT = "import time\nfor epoch in range(3):\n    time.sleep(2)\n    print('epoch', epoch)\n"
 
@@ -116,7 +118,7 @@ def new_person(endpoints, driver, member: bool):
 
 
 def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(endpoints, person, chromium):
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
@@ -153,6 +155,14 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(endpoin
         errors = cell.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.stderr'] pre")
         assert not [e.text for e in errors if "Traceback" in e.text or "Error" in e.text], cell.text
 
+    def gpu_status_in_sight():
+        """The status bar's GPU item is not cut off at the frame's edge (the items before it grow:
+        the language server's state, the memory in use)."""
+        item = driver.find_element(By.ID, "gxnb-accelerator-status")
+        frame_width = driver.execute_script("return window.innerWidth")
+        end = item.rect["x"] + item.rect["width"]
+        assert end <= frame_width, f"the GPU status ends at {end:.0f} px, cut off by a {frame_width} px frame"
+
     with journey.step("log in"):
         log_in(driver, wait, endpoints["galaxy_url"], email, password)
 
@@ -188,6 +198,17 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(endpoin
         toasts = [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".Toastify__toast") if t.is_displayed()]
         assert not any("news" in t.lower() for t in toasts), f"JupyterLab asks about news: {toasts}"
 
+    with journey.step("the notebook has the room of Galaxy's centre panel"):
+        # Galaxy's tool panel and history leave the session's frame narrow: the file browser is
+        # folded away, its tab still there to open it again
+        frame_width = driver.execute_script("return window.innerWidth")
+        notebook = driver.find_element(By.CSS_SELECTOR, ".jp-NotebookPanel")
+        try:
+            wait.until(lambda d: notebook.rect["width"] >= ROOMY_SHARE * frame_width)
+        except TimeoutException:
+            pytest.fail(f"the notebook is {notebook.rect['width']:.0f} px wide in a {frame_width} px frame")
+        assert driver.find_element(By.CSS_SELECTOR, ".jp-SideBar.jp-mod-left [data-id='filebrowser']").is_displayed()
+
     with journey.step("a new Launcher offers only tiles that work"):
         click((By.CSS_SELECTOR, "#jp-main-dock-panel .lm-TabBar-addButton"))
         wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, ".jp-LauncherCard")))
@@ -214,6 +235,7 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(endpoin
         # node's Slurm may count GPUs that the container was not given
         item = wait.until(EC.visibility_of_element_located((By.ID, "gxnb-accelerator-status")))
         wait.until(lambda d: item.get_attribute("data-gpu") in ("true", "false"))
+        gpu_status_in_sight()
         if "no GPU visible" in output:
             assert item.text == "CPU only", item.text
             assert "no GPU visible, running on CPU" in item.get_attribute("title")
@@ -246,6 +268,7 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(endpoin
         upload = cell.find_elements(*bar)[0]
         assert "progress-bar-success" in upload.get_attribute("class"), text  # the script's upload finished
         assert any(0 < width < 100 for width in seen), f"the job's bar showed no stage between start and end: {seen}"
+        gpu_status_in_sight()  # the status bar has settled by now
 
     with journey.step("save a file into outputs/"):
         # the kernel runs in notebooks/; outputs/ sits beside it, at the file browser's root

@@ -65,7 +65,7 @@ def test_jupyterlab_extensions_are_enabled(image):
 def test_runs_as_non_root_with_tini_and_galaxy_helpers(image):
     inspect = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
     assert inspect["User"] not in ("", "0", "root", "0:0"), f"image runs as {inspect['User']!r}"
-    assert inspect["Entrypoint"][0] == "tini", inspect["Entrypoint"]
+    assert inspect["Entrypoint"] == ["tini", "-g", "--", "gxnb-entrypoint.sh"], inspect["Entrypoint"]
     assert inspect["Healthcheck"]["Test"], "no HEALTHCHECK"
     out = docker("run", "--rm", image, "bash", "-c", "id -u; command -v get put")
     assert out.returncode == 0, out.stderr
@@ -102,7 +102,7 @@ def test_jupyterlab_answers_under_arbitrary_uid_with_base_url(image):
         ), timeout=90)  # fmt: skip
         assert who["status"] == "ok", who["error"]
         assert who["stdout"].split() == ["jovyan", "jovyan", "True"], who["stdout"]
-        assert "UID 23456 is named jovyan in this session" in nb.logs()
+        assert "UID 23456 is named jovyan in this container" in nb.logs()
         pid1 = nb.exec("cat", "/proc/1/cmdline").stdout.replace("\0", " ")
         assert pid1.startswith("tini"), pid1
         # Docker's own health check reaches the same server.

@@ -127,6 +127,15 @@ def test_a_shell_line_allowed_to_fail_does_not_fail_the_job(image, job):
     assert out.returncode == 0 and "went on" in out.stdout, out.stderr[-3000:]
 
 
+def test_a_training_under_an_arbitrary_uid_has_a_user_name(image, job):
+    # as Galaxy starts it: a UID the image does not know (torch.compile's cache asks getpass)
+    (job / "whoami.py").write_text("import getpass\nprint('user', getpass.getuser())\n!whoami\n")
+    out = run_job(image, job, "whoami.py")
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert "user jovyan" in lines and "jovyan" in lines, out.stdout[-1000:]  # getpass, then whoami
+
+
 def test_a_local_path_without_a_matching_input_is_named(image, job):
     (job / "train.py").write_text("print('never runs')\n")
     out = run_job(image, job, "train.py", "--local-path", "data/validation.h5")

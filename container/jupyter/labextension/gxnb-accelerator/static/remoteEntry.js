@@ -1,7 +1,10 @@
 /*
  * gxnb-accelerator: a JupyterLab status bar item that says whether this session runs on a GPU
  * (its name, use and memory) or on the CPU, read from the server's /gxnb/accelerator
- * (gxnb.accelerator). Hand-written in plain JavaScript so that the image needs no Node.js build.
+ * (gxnb.accelerator); and, when Galaxy shows the session inside its own page (a frame between
+ * its tool panel and the history), the file browser folded away at the start so that the
+ * notebook gets the frame's width. Hand-written in plain JavaScript so that the image needs no
+ * Node.js build.
  *
  * It is a module-federation container, the protocol JupyterLab's bootstrap.js speaks to every
  * prebuilt extension: loading this script sets window._JUPYTERLAB["gxnb-accelerator"];
@@ -18,6 +21,9 @@ var _JUPYTERLAB;
   var NAME = 'gxnb-accelerator';
   var ENDPOINT = 'gxnb/accelerator';
   var REFRESH_MS = 5000; // a GPU's use changes; a CPU session is asked once
+  // Below this width, an open left sidebar leaves the notebook too little room (Galaxy's centre
+  // panel in a 1400 px window is about 750 px: the file browser left the notebook about 330).
+  var NARROW_FRAME_PX = 1000;
   var sharedScope = null;
 
   function compareVersions(a, b) {
@@ -91,11 +97,37 @@ var _JUPYTERLAB;
               console.warn(NAME, error);
             });
         }
-        statusBar.registerStatusItem(NAME + ':status', { item: item, align: 'left', rank: 100 });
+        // Before the kernel's state and the language server's (both rank 1), whose texts grow: in
+        // a narrow frame the items at the end of the status bar are cut off, and this one must
+        // stay in sight.
+        statusBar.registerStatusItem(NAME + ':status', { item: item, align: 'left', rank: 0.5 });
         refresh();
       }
     };
   }
+
+  // Once, when the session opens in a narrow frame: the person can open the sidebar again, and
+  // a session opened in its own tab keeps JupyterLab's usual layout.
+  function inNarrowFrame() {
+    var framed;
+    try {
+      framed = window.self !== window.top;
+    } catch (error) {
+      framed = true; // a cross-origin parent may refuse the comparison
+    }
+    return framed && window.innerWidth < NARROW_FRAME_PX;
+  }
+
+  var roomyNotebookPlugin = {
+    id: NAME + ':roomy-notebook-in-a-frame',
+    description: 'Folds the left sidebar away when the session opens in a narrow frame (Galaxy\'s centre panel).',
+    autoStart: true,
+    activate: function (app) {
+      app.restored.then(function () {
+        if (inNarrowFrame() && typeof app.shell.collapseLeft === 'function') app.shell.collapseLeft();
+      });
+    }
+  };
 
   _JUPYTERLAB = typeof _JUPYTERLAB === 'undefined' ? {} : _JUPYTERLAB;
   _JUPYTERLAB[NAME] = {
@@ -113,7 +145,7 @@ var _JUPYTERLAB;
         sharedModule('@jupyterlab/coreutils')
       ]).then(function (modules) {
         var plugin = createPlugin.apply(null, modules);
-        return function () { return { __esModule: true, default: [plugin] }; };
+        return function () { return { __esModule: true, default: [plugin, roomyNotebookPlugin] }; };
       });
     }
   };
