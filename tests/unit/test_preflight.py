@@ -55,6 +55,7 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
         ('{"galaxy_admin_email": ""}', ["galaxy_admin_email", "e-mail address is required"]),
         ("gxnb_public_port=99999", ["galaxy_nginx_listen_port=99999", "1-65535"]),
         ("notebook_image_variant=huge", ["notebook_image_variant", "cpu", "gpu"]),
+        ("gxnb_gpu_count=two", ["gxnb_gpu_count is 'two'", "whole number of GPUs"]),
         ('{"galaxy_database_type": "postgresql", "galaxy_database_connection": ""}',
          ["galaxy_database_connection", "postgresql://"]),
         ('{"docker_engine_insecure_registries": ["http://10.0.0.5:5000/v2"]}',
@@ -82,7 +83,8 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
     ],
     ids=["port-not-integer", "unknown-database", "short-munge-key", "node-without-address", "bad-time-limit",
          "missing-admin-email", "port-out-of-range",
-         "unknown-image-variant", "postgresql-without-url", "registry-with-scheme", "id-secret-too-long",
+         "unknown-image-variant", "gpu-count-not-a-number", "postgresql-without-url", "registry-with-scheme",
+         "id-secret-too-long",
          "share-without-path", "export-to-any-host", "export-without-root-squash",
          "firewall-source-not-an-address", "tls-files-not-named", "redirect-port-is-the-https-port",
          "unknown-certificate-source", "ai-assistant-not-a-boolean", "downloads-folder-not-absolute",
@@ -95,6 +97,15 @@ def test_bad_value_fails_before_anything_changes(extra, expected):
     assert result.returncode != 0, out[-3000:]
     for word in expected:
         assert word in out, f"{word!r} not in:\n{out[-3000:]}"
+    assert "TASK [site_base : Base packages]" not in out
+
+
+def test_a_local_cluster_size_that_is_not_a_number_stops_preflight(monkeypatch):
+    monkeypatch.setenv("GXNB_LOCAL_GPUS_PER_NODE", "lots")  # inventory/local reads it
+    result = preflight()
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out[-3000:]
+    assert "gxnb-local-node1: gxnb_gpu_count is 'lots'" in out, out[-3000:]
     assert "TASK [site_base : Base packages]" not in out
 
 
