@@ -12,6 +12,13 @@ if [ -z "${HOME:-}" ] || [ "${HOME}" = / ] || [ ! -w "${HOME}" ]; then
   mkdir -p "$HOME"
 fi
 
+# Galaxy names its job's temporary folder, which is not mounted into the container: /tmp then.
+for variable in TMPDIR TMP TEMP; do
+  if [ -n "${!variable:-}" ] && [ ! -w "${!variable}" ]; then
+    unset "$variable"
+  fi
+done
+
 # nss_wrapper, preloaded into the command and so into everything it starts (kernels, terminals,
 # the training script), answers from passwd and group files of this container's own;
 # /etc/passwd stays read-only.
@@ -24,6 +31,15 @@ if ! getent passwd "$(id -u)" >/dev/null && [ -z "${NSS_WRAPPER_PASSWD:-}" ]; th
   export NSS_WRAPPER_PASSWD="$nss_dir/passwd" NSS_WRAPPER_GROUP="$nss_dir/group"
   export LD_PRELOAD="libnss_wrapper.so${LD_PRELOAD:+ $LD_PRELOAD}"
   echo "gxnb: UID $(id -u) is named ${NB_USER:-jovyan} in this container (nss_wrapper)" >&2
+fi
+
+# A Galaxy session's secrets come as files in a read-only folder that Galaxy's job runner writes
+# for the job, never as `docker run -e` (the node's `ps` and `docker inspect` would show them):
+# the user's Galaxy API key, for bioblend, put/get and run_script_job.
+secrets_dir="${GXNB_SECRETS_DIR:-/run/gxnb/secrets}"
+if [ -z "${API_KEY:-}" ] && [ -r "$secrets_dir/api_key" ]; then
+  API_KEY="$(cat "$secrets_dir/api_key")"
+  export API_KEY
 fi
 
 exec "$@"

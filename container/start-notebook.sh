@@ -1,11 +1,13 @@
 #!/bin/bash
 # Start JupyterLab for Galaxy or `docker run`.
 #  JUPYTER_PORT      port to listen on (Galaxy: the entry point's port)
-#  JUPYTER_BASE_URL  path prefix (Galaxy injects the interactive tool's path)
+#  JUPYTER_BASE_URL  path prefix (token mode; a Galaxy session takes its route's path)
 #  GXNB_SESSION_IDLE_TIMEOUT  seconds without use (no kernel busy, no browser asking) after
 #                     which idle kernels and terminals end and JupyterLab stops; 0: never
 #  GXNB_SESSION_WALLTIME      seconds after which JupyterLab stops however busy; 0: never
 #                     (either way it stops as File > Shut Down does: outputs/ return to Galaxy)
+#  GXNB_SESSION_AUTH  route: a Galaxy session, answering only through its route (see below);
+#                     token (the default): Jupyter's token login, for a plain `docker run`
 #  GXNB_AI_ASSISTANT  on: Jupyter AI and the magic wand (they need a language model the session
 #                     can reach); off (the default): neither loads, in the server or in JupyterLab
 #  start-notebook.d/*.sh  hooks, sourced in order before JupyterLab starts
@@ -46,7 +48,20 @@ case "${GXNB_AI_ASSISTANT:-off}" in
   *) echo "start-notebook: GXNB_AI_ASSISTANT='${GXNB_AI_ASSISTANT}' is neither on nor off" >&2; exit 2 ;;
 esac
 
-base_url="${JUPYTER_BASE_URL:-/}"
+# Who may use the session (XSRF checks stay on either way):
+#  route  a Galaxy session: only requests through its own route, as Galaxy's job runner wrote it
+#         into the secrets folder (gxnb.session_auth, loaded by the image's jupyter_server_config.py:
+#         the identity provider, the route's path as the base URL and its origin as the only
+#         one allowed; no secret of the route in any process's arguments)
+#  token  a plain `docker run`: Jupyter's token login (JUPYTER_TOKEN, else one it makes and
+#         logs), at JUPYTER_BASE_URL
+base_url_args=()
+case "${GXNB_SESSION_AUTH:=token}" in
+  route) base_url="the session's route" ;;
+  token) base_url="${JUPYTER_BASE_URL:-/}"; base_url_args=(--ServerApp.base_url="${base_url}") ;;
+  *) echo "start-notebook: GXNB_SESSION_AUTH='${GXNB_SESSION_AUTH}' is neither route nor token" >&2; exit 2 ;;
+esac
+export GXNB_SESSION_AUTH
 # The session opens on the home notebook (the bundled notebooks' front page) when it is there.
 home_notebook="${GXNB_NOTEBOOKS_DIR:-$PWD/notebooks}/home.ipynb"
 default_url_args=()
@@ -55,10 +70,8 @@ if [ -f "$home_notebook" ] && [[ "$home_notebook" == "$PWD"/* ]]; then
 fi
 server_args=(
   --ip=0.0.0.0 --port="${JUPYTER_PORT:-8888}" --no-browser
-  --ServerApp.base_url="${base_url}"
-  --IdentityProvider.token='' --ServerApp.password=''
-  --ServerApp.allow_origin='*' --ServerApp.allow_remote_access=True
-  --ServerApp.trust_xheaders=True --ServerApp.disable_check_xsrf=True
+  "${base_url_args[@]}"
+  --ServerApp.allow_remote_access=True --ServerApp.trust_xheaders=True
   --ServerApp.quit_button=True
   "${default_url_args[@]}"
 )

@@ -35,6 +35,13 @@ FACTS = {
     "notebook_port": "gxnb_notebook_port",
     "it_routing": "gxnb_it_routing",
     "session_limit_per_user": "gxnb_session_limit_per_user",
+    "training_limit_per_user": "gxnb_training_limit_per_user",
+    "training_queue_limit_per_user": "gxnb_training_queue_limit_per_user",
+    "job_output_limit_gb": "gxnb_job_output_limit_gb",
+    "job_log_max_mb": "gxnb_job_log_max_mb",
+    "galaxy_cluster_http_port": "gxnb_galaxy_cluster_http_port",
+    # The job nodes' container bridge (its gateway is the node's own address there).
+    "job_bridge": "docker_engine_bridge_ip | default('')",
     "gpu_users_group": "gxnb_gpu_users_group",
     "galaxy_internal_port": "gxnb_galaxy_internal_port",
     "downloads_location": "galaxy_x_accel_redirect_base",

@@ -72,8 +72,8 @@ def one_user(seconds: int, start_together: float) -> dict:
     try:
         galaxy_it.wait_for_http_200(session.url + "api/status", timeout=600)
         kernel = session.api("POST", "api/kernels", json={"name": "python3"}).json()["id"]
-        ws_url = session.url.replace("https://", "wss://") + f"api/kernels/{kernel}/channels"
-        ws = websocket.create_connection(ws_url, timeout=30)
+        ws_url = session.kernel_channels_url(kernel)
+        ws = websocket.create_connection(ws_url, timeout=30, origin=session.origin)
         cell(ws, "counter = 0")
         # Wait for the others, so that the minute of cells runs with every session open.
         idle_until(ws, start_together)
@@ -85,7 +85,7 @@ def one_user(seconds: int, start_together: float) -> dict:
                 times.append(time.perf_counter() - begin)
             except Exception as error:  # noqa: BLE001 - every failure counts as an error
                 errors.append(f"{type(error).__name__}: {error}")
-                ws = websocket.create_connection(ws_url, timeout=30)
+                ws = websocket.create_connection(ws_url, timeout=30, origin=session.origin)
         ws.close()
     finally:
         session.galaxy.jobs.cancel_job(session.job_id)

@@ -34,10 +34,15 @@ def getaddrinfo(host, *rest, **kw):
 socket.getaddrinfo = getaddrinfo
 CA = "/etc/ssl/certs/ca-certificates.crt"
 
-def ws_connect(base):
+# A session answers only through its route: the direct path names the route's host as the
+# proxy does, and both send the route's origin as a browser would.
+HEADERS = {"proxied": {}, "direct": {"Host": args["route_host"]}}
+
+def ws_connect(name, base):
     ws_base = base.replace("https://", "wss://").replace("http://", "ws://")
     return websocket.create_connection(ws_base + "api/kernels/" + args["kernel"] + "/channels",
-                                       sslopt={"ca_certs": CA}, timeout=30)
+                                       sslopt={"ca_certs": CA}, timeout=30, origin=args["origin"],
+                                       **({"host": HEADERS[name]["Host"]} if HEADERS[name] else {}))
 
 def round_trip(ws):
     msg_id = uuid.uuid4().hex
@@ -53,16 +58,16 @@ def round_trip(ws):
 
 paths = {"proxied": args["proxied"], "direct": args["direct"]}
 http = {name: requests.Session() for name in paths}
-sockets = {name: ws_connect(base) for name, base in paths.items()}
+sockets = {name: ws_connect(name, base) for name, base in paths.items()}
 times = {(kind, name): [] for kind in ("get", "ws") for name in paths}
 for name in paths:  # warm up: connections, TLS sessions, the kernel
     for _ in range(20):
-        http[name].get(paths[name] + "api/status", verify=CA).raise_for_status()
+        http[name].get(paths[name] + "api/status", verify=CA, headers=HEADERS[name]).raise_for_status()
         round_trip(sockets[name])
 for _ in range(args["n"]):
     for name in paths:
         start = time.perf_counter()
-        http[name].get(paths[name] + "api/status", verify=CA).raise_for_status()
+        http[name].get(paths[name] + "api/status", verify=CA, headers=HEADERS[name]).raise_for_status()
         times[("get", name)].append(time.perf_counter() - start)
         start = time.perf_counter()
         round_trip(sockets[name])
@@ -93,7 +98,8 @@ def main() -> int:
         direct = f"http://{host}:{port}{session.path}"
         print(f"session {session.url} -> container {direct}; {args.n} of each, interleaved, from {head}",
               flush=True)
-        request = json.dumps({"proxied": session.url, "direct": direct, "kernel": kernel, "n": args.n})
+        request = json.dumps({"proxied": session.url, "direct": direct, "kernel": kernel, "n": args.n,
+                              "route_host": session.origin.split("://", 1)[1], "origin": session.origin})
         out = local_cluster.run(head, "/srv/galaxy/venv/bin/python", "-c", MEASURE, stdin=request + "\n",
                                 timeout=1800)  # fmt: skip
         times = json.loads(out.strip().splitlines()[-1])

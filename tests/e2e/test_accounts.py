@@ -47,7 +47,6 @@ def test_a_user_outside_the_gpu_users_group_is_told_whom_to_ask():
     gi, _history, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], key)
     assert galaxy_it.wait_for_job(gi, job_id, timeout=120) == "error"
     # What the user sees on the job's output in the history.
-    outputs = gi.jobs.show_job(job_id, full_details=True)["outputs"].values()
-    said = " ".join(gi.datasets.show_dataset(output["id"]).get("misc_info") or "" for output in outputs)
+    said = galaxy_it.what_the_history_says(gi, job_id)
     assert f"only members of the Galaxy group '{group}'" in said, said
     assert endpoints["admin_email"] in said, said

@@ -118,10 +118,9 @@ def test_only_galaxys_page_may_show_the_session_in_a_frame(endpoints, session):
 def test_kernel_runs_code_over_the_websocket_and_file_returns_to_history(endpoints, session):
     kernel = session.api("POST", "api/kernels", json={"name": "python3"})
     assert kernel.status_code == 201, kernel.text
-    ws_url = session.url.replace("http://", "ws://").replace("https://", "wss://")
+    ws_url = session.kernel_channels_url(kernel.json()["id"])
     # over TLS (wss://) wherever Galaxy is served over HTTPS
     assert ws_url.startswith("wss://") == endpoints["galaxy_url"].startswith("https://"), ws_url
-    ws_url += f"api/kernels/{kernel.json()['id']}/channels"
     marker = uuid.uuid4().hex
     code = (
         "import os, pathlib\n"
@@ -130,7 +129,7 @@ def test_kernel_runs_code_over_the_websocket_and_file_returns_to_history(endpoin
         f"(out / 'e2e_result.txt').write_text('{marker}\\n')\n"
         "print('sum', sum(range(10)), 'cwd', os.getcwd())\n"
     )
-    result = jupyter_kernel.execute(ws_url, code)
+    result = jupyter_kernel.execute(ws_url, code, origin=session.origin)
     assert result["status"] == "ok", result
     assert "sum 45" in result["stdout"]
 

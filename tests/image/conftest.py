@@ -38,11 +38,13 @@ def run_in_image(image: str, script: str, *docker_args: str, timeout: float = 60
 
 
 class RunningNotebook:
-    """A JupyterLab container started with `docker run -d`, removed at the end."""
+    """A JupyterLab container started with `docker run -d` as a person off Galaxy would (Jupyter's
+    token login: self.http sends the token), removed at the end."""
 
     def __init__(self, image: str, *docker_args: str, port: int = 8888, base_url: str = "/"):
         self.name = f"gxnb-image-test-{uuid.uuid4().hex[:8]}"
         self.base_url = base_url
+        self.token = uuid.uuid4().hex
         docker(
             "run",
             "-d",
@@ -54,17 +56,21 @@ class RunningNotebook:
             f"JUPYTER_PORT={port}",
             "-e",
             f"JUPYTER_BASE_URL={base_url}",
+            "-e",
+            f"JUPYTER_TOKEN={self.token}",
             *docker_args,
             image,
         )
         mapping = docker("port", self.name, f"{port}/tcp").stdout.split()[0]
         self.url = f"http://{mapping}{base_url.rstrip('/')}"
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"token {self.token}"
 
     def wait_ready(self, timeout: float = 90) -> requests.Response:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                response = requests.get(f"{self.url}/lab", timeout=5)
+                response = self.http.get(f"{self.url}/lab", timeout=5)
                 if response.status_code == 200:
                     return response
             except requests.ConnectionError:

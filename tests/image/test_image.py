@@ -9,7 +9,6 @@ import subprocess
 import time
 
 import pytest
-import requests
 
 from tests.conftest import REPO
 from tests.image.conftest import RunningNotebook, docker, run_in_image
@@ -85,17 +84,17 @@ def test_jupyterlab_answers_under_arbitrary_uid_with_base_url(image):
         assert "no GPU visible, running on CPU" in logs, logs
         assert "bundled notebooks copied" in logs, logs
         # The start folder is writable for this UID and holds the bundled notebooks.
-        listing = requests.get(f"{nb.url}/api/contents/notebooks", timeout=10)
+        listing = nb.http.get(f"{nb.url}/api/contents/notebooks", timeout=10)
         assert listing.status_code == 200, listing.text
         assert "home.ipynb" in [item["name"] for item in listing.json()["content"]]
-        saved = requests.put(f"{nb.url}/api/contents/probe.txt", timeout=10,
+        saved = nb.http.put(f"{nb.url}/api/contents/probe.txt", timeout=10,
                              json={"type": "file", "format": "text", "content": "saved"})  # fmt: skip
         assert saved.status_code == 201, saved.text
         # Code in the session knows its user by name, though /etc/passwd has no such UID.
-        kernel = requests.post(f"{nb.url}/api/kernels", json={"name": "python3"}, timeout=30)
+        kernel = nb.http.post(f"{nb.url}/api/kernels", json={"name": "python3"}, timeout=30)
         assert kernel.status_code == 201, kernel.text
         ws_url = nb.url.replace("http://", "ws://", 1) + f"/api/kernels/{kernel.json()['id']}/channels"
-        who = jupyter_kernel.execute(ws_url, (
+        who = jupyter_kernel.execute(ws_url, header={"Authorization": nb.http.headers["Authorization"]}, code=(
             "import getpass, os, pwd, subprocess\n"
             "print(getpass.getuser(), subprocess.run(['whoami'], capture_output=True, text=True).stdout.strip(),\n"
             "      pwd.getpwuid(os.getuid()).pw_dir == os.environ['HOME'])"
@@ -123,14 +122,14 @@ def test_what_a_person_sees_first(image):
     nb = RunningNotebook(image, "--user", "23456:23456", port=9124, base_url="/interactivetool/ep/abc/def/")
     try:
         nb.wait_ready()
-        landing = requests.get(f"{nb.url}/", timeout=10, allow_redirects=False)
+        landing = nb.http.get(f"{nb.url}/", timeout=10, allow_redirects=False)
         assert landing.status_code == 302, landing.status_code
         assert landing.headers["Location"].split("?")[0] == "/interactivetool/ep/abc/def/lab/tree/notebooks/home.ipynb"
-        settings = requests.get(f"{nb.url}/lab/api/settings/@jupyterlab/apputils-extension:notification", timeout=10)
+        settings = nb.http.get(f"{nb.url}/lab/api/settings/@jupyterlab/apputils-extension:notification", timeout=10)
         assert settings.status_code == 200, settings.text
         defaults = {name: spec.get("default") for name, spec in settings.json()["schema"]["properties"].items()}
         assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False, defaults  # overrides.json
-        runtimes = requests.get(f"{nb.url}/elyra/pipeline/runtimes/types", timeout=30)
+        runtimes = nb.http.get(f"{nb.url}/elyra/pipeline/runtimes/types", timeout=30)
         assert runtimes.status_code == 200, runtimes.text
         assert [t["id"] for t in runtimes.json()["runtime_types"]] == ["LOCAL"], runtimes.json()
         page_config = nb.exec("jupyter", "labextension", "list")
@@ -138,7 +137,7 @@ def test_what_a_person_sees_first(image):
         for editor in ("@elyra/r-editor-extension", "@elyra/scala-editor-extension"):
             assert re.search(rf"{re.escape(editor)} v\S+ disabled", listing), listing
         # The status bar's source: the server extension says CPU here (no GPU in this test)...
-        accelerator = requests.get(f"{nb.url}/gxnb/accelerator", timeout=10)
+        accelerator = nb.http.get(f"{nb.url}/gxnb/accelerator", timeout=10)
         assert accelerator.status_code == 200, accelerator.text
         assert accelerator.json() == {"gpu": False, "summary": "no GPU visible, running on CPU", "devices": []}
         # ...and the lab page loads the item's script under a name that changes with its content.
@@ -149,7 +148,7 @@ def test_what_a_person_sees_first(image):
         (item,) = [e for e in config["federated_extensions"] if e["name"] == "gxnb-accelerator"]
         assert re.fullmatch(r"static/remoteEntry\.[0-9a-f]{16}\.js", item["load"]), item
         origin = nb.url.removesuffix(nb.base_url.rstrip("/"))
-        script = requests.get(f"{origin}{config['fullLabextensionsUrl']}/gxnb-accelerator/{item['load']}", timeout=10)
+        script = nb.http.get(f"{origin}{config['fullLabextensionsUrl']}/gxnb-accelerator/{item['load']}", timeout=10)
         assert script.status_code == 200 and '_JUPYTERLAB[NAME]' in script.text, script.status_code
     finally:
         nb.remove()
@@ -157,7 +156,7 @@ def test_what_a_person_sees_first(image):
 
 def lab_page_config(nb: RunningNotebook) -> dict:
     """The configuration JupyterLab's page hands its frontend (extensions, disabled plugins)."""
-    page = requests.get(f"{nb.url}/lab", timeout=10).text
+    page = nb.http.get(f"{nb.url}/lab", timeout=10).text
     return json.loads(re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page, re.S).group(1))
 
 
@@ -169,7 +168,7 @@ def test_the_ai_assistant_loads_only_when_asked_for(image):
     try:
         for setting, nb in sessions.items():
             nb.wait_ready()
-            providers = requests.get(f"{nb.url}/api/ai/providers", timeout=30)
+            providers = nb.http.get(f"{nb.url}/api/ai/providers", timeout=30)
             disabled = lab_page_config(nb)["disabledExtensions"]
             if setting == "off":
                 assert providers.status_code == 404, providers.status_code
@@ -293,7 +292,7 @@ def session_in(folder, image, *settings: str) -> RunningNotebook:
 def save_output(nb: RunningNotebook, name: str) -> None:
     for path, body in (("outputs", {"type": "directory"}),
                        (f"outputs/{name}", {"type": "file", "format": "text", "content": "kept"})):
-        saved = requests.put(f"{nb.url}/api/contents/{path}", json=body, timeout=10)
+        saved = nb.http.put(f"{nb.url}/api/contents/{path}", json=body, timeout=10)
         assert saved.status_code in (200, 201), saved.text
 
 
@@ -303,7 +302,7 @@ def test_an_unused_session_ends_by_itself_and_its_outputs_stay(image, tmp_path):
     try:
         nb.wait_ready()
         save_output(nb, "result.txt")
-        assert requests.post(f"{nb.url}/api/kernels", json={"name": "python3"}, timeout=30).status_code == 201
+        assert nb.http.post(f"{nb.url}/api/kernels", json={"name": "python3"}, timeout=30).status_code == 201
         assert exit_status_within(nb, 150) == 0
         logs = nb.logs()
         assert "the session ends after 5 s without use" in logs, logs
@@ -319,7 +318,7 @@ def test_a_session_in_use_stops_at_its_walltime_and_ends_well(image, tmp_path):
     try:
         nb.wait_ready()
         save_output(nb, "model.onnx")
-        kernel = requests.post(f"{nb.url}/api/kernels", json={"name": "python3"}, timeout=30)
+        kernel = nb.http.post(f"{nb.url}/api/kernels", json={"name": "python3"}, timeout=30)
         assert kernel.status_code == 201, kernel.text
         assert exit_status_within(nb, 90) == 0
         assert "the session reached its maximum time (25 s)" in nb.logs(), nb.logs()

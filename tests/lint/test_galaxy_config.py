@@ -31,8 +31,13 @@ TOOL_VARS = {
 }
 SESSION_WALLTIME_SECONDS = 12 * 3600
 SESSION_LIMIT_PER_USER = 2
-# Which destination TPV picks: sessions have their own (counted per user, Slurm limit = walltime + 5 min).
-DESTINATION_OF = {"interactive_tool_ml_jupyter_notebook": "{kind}_docker_session", "run_jupyter_job": "{kind}_docker"}
+TRAINING_LIMIT_PER_USER = 2
+TRAINING_QUEUE_LIMIT_PER_USER = 5
+OUTPUT_LIMIT_GB = 50
+# Which destination TPV picks: sessions and trainings have their own (counted per user; a session's
+# Slurm limit is its walltime and 5 minutes).
+DESTINATION_OF = {"interactive_tool_ml_jupyter_notebook": "{kind}_docker_session",
+                  "run_jupyter_job": "{kind}_docker_training"}
 
 
 def galaxy_xsd() -> etree.XMLSchema:
@@ -109,6 +114,10 @@ def render_tpv(tmp_path: pathlib.Path, gpu_count: int, gpu_role: str = "", handl
                                galaxy_job_docker_command="/usr/local/bin/slurm-job-docker",
                                galaxy_job_pids_limit=4096,
                                __galaxy_session_walltime_seconds=SESSION_WALLTIME_SECONDS,
+                               galaxy_job_secrets_folder="gxnb-secrets", galaxy_job_secrets_mount="/run/gxnb/secrets",
+                               __galaxy_sessions_url="https://galaxy-sessions.example.net",
+                               galaxy_job_output_limit_gb=OUTPUT_LIMIT_GB,
+                               galaxy_training_queue_limit_per_user=TRAINING_QUEUE_LIMIT_PER_USER,
                                galaxy_gpu_role=gpu_role, galaxy_admin_email="galaxy-admins@example.org")
         (config_dir / "tpv" / name).write_text(text)
     job_conf = render_template(
@@ -117,6 +126,7 @@ def render_tpv(tmp_path: pathlib.Path, gpu_count: int, gpu_role: str = "", handl
         galaxy_tpv_files=files,
         galaxy_gpu_count=gpu_count,
         galaxy_session_limit_per_user=SESSION_LIMIT_PER_USER,
+        galaxy_training_limit_per_user=TRAINING_LIMIT_PER_USER,
         __galaxy_job_handler_processes=handlers,
         ansible_managed="test",
     )
@@ -270,12 +280,12 @@ def test_other_tools_stay_on_the_cpu_destination_on_gpu_sites(tmp_path):
 
 
 @pytest.mark.parametrize("gpu_count", [0, 2])
-def test_galaxy_counts_each_users_running_sessions_on_the_session_destinations(tmp_path, gpu_count):
+def test_galaxy_counts_each_users_running_sessions_and_trainings_on_their_destinations(tmp_path, gpu_count):
     job_conf = yaml.safe_load((render_tpv(tmp_path, gpu_count) / "job_conf.yml").read_text())
     kinds = ["cpu", "gpu"] if gpu_count else ["cpu"]
     assert job_conf["limits"] == [
-        {"type": "destination_user_concurrent_jobs", "id": f"{kind}_docker_session", "value": SESSION_LIMIT_PER_USER}
-        for kind in kinds
+        {"type": "destination_user_concurrent_jobs", "id": f"{kind}_docker_{job}", "value": limit}
+        for job, limit in (("session", SESSION_LIMIT_PER_USER), ("training", TRAINING_LIMIT_PER_USER)) for kind in kinds
     ]
 
 
@@ -299,6 +309,39 @@ def test_a_job_asking_for_more_gpus_than_a_node_has_is_refused_saying_why(tmp_pa
     tools.write_text(tools.read_text().replace("gpus: 1", "gpus: 3", 1))
     with pytest.raises(JobMappingException, match=r"asks for 3 GPU\(s\); the job nodes have at most 2 each"):
         tpv("dry-run", "--job-conf", config_dir / "job_conf.yml", "--tool", "interactive_tool_ml_jupyter_notebook")
+
+
+def test_a_user_with_too_many_trainings_waiting_or_running_is_told_so_and_others_are_not(tmp_path):
+    """job_conf holds a user's trainings over the running limit back; TPV refuses one more than
+    the waiting-or-running limit at once, counting that user's trainings in Galaxy's database."""
+    from galaxy.jobs.mapper import JobMappingException
+    from tpv.commands.dryrunner import TPVDryRunner
+
+    job_conf = str(render_tpv(tmp_path, gpu_count=2) / "job_conf.yml")
+    runner = TPVDryRunner.from_params(job_conf, user_email="ada@example.org", tool_id="run_jupyter_job")
+    runner.job.id = 10**6  # the job being mapped (not one of those below)
+    model = runner.galaxy_app.model
+    for number in range(TRAINING_QUEUE_LIMIT_PER_USER):
+        job = model.Job()
+        job.user_id, job.tool_id = runner.user.id, "run_jupyter_job"
+        job.state = ["new", "queued", "running"][number % 3]
+        model.context.add(job)
+    finished = model.Job()  # an ended one counts for nothing
+    finished.user_id, finished.tool_id, finished.state = runner.user.id, "run_jupyter_job", "ok"
+    model.context.add(finished)
+    model.context.commit()
+    refusal = f"You have {TRAINING_QUEUE_LIMIT_PER_USER} trainings running or waiting"
+    with pytest.raises(JobMappingException, match=refusal):
+        runner.run()
+    other = TPVDryRunner.from_params(job_conf, user_email="bo@example.org", tool_id="run_jupyter_job")
+    # Another user (TPV's mock users take their id from a fixed name), the same database.
+    other.galaxy_app, other.user.id, other.job.id = runner.galaxy_app, runner.user.id + 1, runner.job.id + 1
+    assert other.run()[0].id == "gpu_docker_training"
+    model.context.delete(finished)
+    first = model.context.query(model.Job).filter(model.Job.state == "running").first()
+    first.state = "ok"
+    model.context.commit()
+    assert runner.run()[0].id == "gpu_docker_training"  # one ended: room for one more
 
 
 class StoredInput:
@@ -337,13 +380,18 @@ def test_a_job_container_mounts_its_own_input_files_read_only_and_no_other_datas
         StoredInput(f"{objects}/c/dataset_c.dat", metadata_files=(f"{objects}/_metadata_files/metadata_1.dat",))
     ]
     volumes = runner.run()[0].params["docker_volumes"].split(",")
-    assert volumes == ["$tool_directory:ro", "$job_directory:ro", "$working_directory:rw",
-                       f"{objects}/_metadata_files/metadata_1.dat:ro", f"{objects}/a/dataset_a.dat:ro",
+    assert volumes == [*OWN_FOLDERS, f"{objects}/_metadata_files/metadata_1.dat:ro", f"{objects}/a/dataset_a.dat:ro",
                        f"{objects}/b/dataset_b.dat:ro", f"{objects}/b/dataset_b_files:ro",
                        f"{objects}/c/dataset_c.dat:ro"], volumes  # fmt: skip
     # A job without inputs (a fresh notebook) gets its own folders only.
     runner.job.input_datasets, runner.job.input_library_datasets = [], []
-    assert runner.run()[0].params["docker_volumes"] == "$tool_directory:ro,$job_directory:ro,$working_directory:rw"
+    assert runner.run()[0].params["docker_volumes"].split(",") == OWN_FOLDERS
+
+
+# What a job's container gets of the job folder: its script, its working folder and its secrets,
+# never the folder itself (its configs/ says where a session lives).
+OWN_FOLDERS = ["$tool_directory:ro", "$job_directory/tool_script.sh:ro", "$working_directory:rw",
+               "$job_directory/gxnb-secrets:/run/gxnb/secrets:ro"]  # fmt: skip
 
 
 class TrainingInput:

@@ -113,20 +113,35 @@ class NotebookSession:
             return tuple(self.url.split("://", 1)[1].split(".", 1)[0].split("-", 1))
         return tuple(self.path.rstrip("/").split("/")[-2:])
 
+    http: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    @property
+    def origin(self) -> str:
+        """scheme://host[:port] of the session's route: what its pages send as Origin."""
+        scheme, rest = self.url.split("://", 1)
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+
     def api(self, method: str, sub: str, **kw) -> requests.Response:
-        return requests.request(method, self.url + sub.lstrip("/"), timeout=30, **kw)
+        """A request through the session's route, as its JupyterLab page makes it: XSRF checks are
+        on, so a request that changes something carries the _xsrf cookie's value in a header (a
+        first GET of the page sets the cookie)."""
+        if method.upper() not in ("GET", "HEAD") and "_xsrf" not in self.http.cookies:
+            wait_for_http_200(self.url + "lab", session=self.http)
+        headers = {"X-XSRFToken": self.http.cookies.get("_xsrf", ""), **kw.pop("headers", {})}
+        return self.http.request(method, self.url + sub.lstrip("/"), timeout=30, headers=headers, **kw)
+
+    def kernel_channels_url(self, kernel_id: str) -> str:
+        return self.url.replace("http://", "ws://").replace("https://", "wss://") + f"api/kernels/{kernel_id}/channels"
 
     def run_code(self, code: str, timeout: float = 60) -> str:
         """Run code in this session's kernel (started on first use) over its websocket; its stdout."""
         from tests.support import jupyter_kernel
 
         if self.kernel_ws_url is None:
-            wait_for_http_200(self.url + "lab")
             created = self.api("POST", "api/kernels", json={"name": "python3"})
             assert created.status_code == 201, created.text
-            ws_url = self.url.replace("http://", "ws://").replace("https://", "wss://")
-            self.kernel_ws_url = ws_url + f"api/kernels/{created.json()['id']}/channels"
-        result = jupyter_kernel.execute(self.kernel_ws_url, code, timeout=timeout)
+            self.kernel_ws_url = self.kernel_channels_url(created.json()["id"])
+        result = jupyter_kernel.execute(self.kernel_ws_url, code, timeout=timeout, origin=self.origin)
         assert result["status"] == "ok", result["error"] or result
         return result["stdout"]
 
@@ -168,18 +183,28 @@ def wait_for_entry_point(gi: GalaxyInstance, job_id: str, timeout: float = 180, 
     raise TimeoutError(f"entry point of job {job_id} not active after {timeout} s")
 
 
-def wait_for_http_200(url: str, timeout: float = 120) -> requests.Response:
+def wait_for_http_200(url: str, timeout: float = 120, session: requests.Session | None = None) -> requests.Response:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         try:
-            last = requests.get(url, timeout=10)
+            last = (session or requests).get(url, timeout=10)
             if last.status_code == 200:
                 return last
         except requests.RequestException as exc:
             last = exc
         time.sleep(0.25)
     raise TimeoutError(f"{url} did not answer 200 within {timeout} s (last: {last})")
+
+
+def wait_for(condition, what: str, timeout: float = 60):
+    """condition()'s first true answer, asked every half second; fails naming what it waited for."""
+    deadline = time.monotonic() + timeout
+    while not (answer := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout} s")
+        time.sleep(0.5)
+    return answer
 
 
 def start_session(endpoints: dict, api_key: str, inputs: dict | None = None, timeout: float = 240) -> NotebookSession:
@@ -226,6 +251,12 @@ def wait_for_job(gi: GalaxyInstance, job_id: str, timeout: float = 180) -> str:
             return state
         time.sleep(1)
     raise TimeoutError(f"job {job_id} still running after {timeout} s")
+
+
+def what_the_history_says(gi: GalaxyInstance, job_id: str) -> str:
+    """Why a job failed, as its user sees it on the job's outputs in the history (their info)."""
+    outputs = gi.jobs.show_job(job_id, full_details=True)["outputs"].values()
+    return " ".join(gi.datasets.show_dataset(output["id"]).get("misc_info") or "" for output in outputs)
 
 
 def paste_dataset(gi: GalaxyInstance, history_id: str, content: str, name: str, ext: str = "txt") -> str:

@@ -9,9 +9,11 @@ import uuid
 import websocket
 
 
-def execute(ws_url: str, code: str, timeout: float = 60) -> dict:
-    """Send one execute_request; return {'status', 'stdout', 'error'} from the kernel's replies."""
-    ws = websocket.create_connection(ws_url, timeout=timeout)
+def execute(ws_url: str, code: str, timeout: float = 60, **handshake) -> dict:
+    """Send one execute_request; return {'status', 'stdout', 'error'} from the kernel's replies.
+    handshake: websocket-client's options for the handshake, as a browser would send it: origin
+    (the session's own: JupyterLab refuses others), header (a token's Authorization), host."""
+    ws = websocket.create_connection(ws_url, timeout=timeout, **handshake)
     try:
         msg_id = uuid.uuid4().hex
         ws.send(json.dumps({

@@ -5,6 +5,7 @@ local cluster's node-loss test (tests/e2e/test_cluster.py) runs it for real."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -117,3 +118,122 @@ def test_a_failure_the_status_check_found_is_explained_without_asking_slurm_agai
     assert shell.commands == ["scontrol -o show job 57"]  # once, by the status check
     assert state.fail_message.startswith("The job node gxnb-local-node2 stopped answering")
     assert instance._slurm_ended_jobs == {}  # nothing kept once the job is failed
+
+
+# Secrets, entry points and the working folder's limit: what the runner adds to keep users' job
+# containers away from what they must not reach (tests/e2e/test_session_takeover.py runs it for real).
+
+
+class ScriptedShell:
+    """A shell whose commands answer from a table (command -> stdout); others fail."""
+
+    def __init__(self, answers: dict[str, str]):
+        self.answers, self.commands = answers, []
+
+    def execute(self, command):
+        self.commands.append(command)
+        out = self.answers.get(command)
+        return SimpleNamespace(stdout=out or "", stderr="", returncode=0 if out is not None else 1)
+
+
+def test_secrets_are_files_only_galaxys_user_reads_and_go_when_the_job_ends(tmp_path):
+    folder = runner.write_job_secrets(str(tmp_path), {"api_key": "k" * 32, "session_url": "https://a-b.ep.x/"})
+    assert (tmp_path / "gxnb-secrets" / "api_key").read_text() == "k" * 32
+    assert oct((tmp_path / "gxnb-secrets").stat().st_mode & 0o777) == "0o700"
+    assert oct((tmp_path / "gxnb-secrets" / "api_key").stat().st_mode & 0o777) == "0o600"
+    assert folder == str(tmp_path / "gxnb-secrets")
+    runner.remove_job_secrets(str(tmp_path))
+    assert not (tmp_path / "gxnb-secrets").exists()
+    assert runner.write_job_secrets(str(tmp_path), {}, "other") == str(tmp_path / "other")  # mounted even when empty
+
+
+def test_a_secret_is_never_written_through_a_link(tmp_path):
+    (tmp_path / "gxnb-secrets").mkdir()
+    (tmp_path / "gxnb-secrets" / "api_key").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OSError):
+        runner.write_job_secrets(str(tmp_path), {"api_key": "k"})
+    assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize(
+    ("subdomain", "path", "expected"),
+    [("k1-t1.ep.interactivetool", "/", "https://k1-t1.ep.interactivetool.localhost:8443/"),
+     (None, "/interactivetool/ep/k1/t1/", "https://localhost:8443/interactivetool/ep/k1/t1/")],
+)  # fmt: skip
+def test_a_sessions_url_is_the_one_galaxy_hands_out(subdomain, path, expected):
+    assert runner.session_url("https://localhost:8443", subdomain, path) == expected
+
+
+def session_job(tmp_path, ports: dict | None = None, produces_entry_points: bool = True):
+    """A running interactive-tool job whose container monitor wrote `ports` (None: not yet)."""
+    if ports is not None:
+        (tmp_path / "container_runtime.json").write_text(json.dumps(ports))
+    configured = []
+    job = SimpleNamespace(id=7)
+    wrapper = SimpleNamespace(working_directory=str(tmp_path), get_job=lambda: job,
+                              tool=SimpleNamespace(produces_entry_points=produces_entry_points))  # fmt: skip
+    instance = object.__new__(runner.SlurmShellJobRunner)
+    instance.app = SimpleNamespace(interactivetool_manager=SimpleNamespace(
+        configure_entry_points=lambda job, ports: configured.append(json.loads(json.dumps(ports)))))  # fmt: skip
+    instance.parse_destination_params = lambda params: ({}, {})
+    instance.work_queue = SimpleNamespace(put=lambda item: configured.append(("queued", item[0].__name__)))
+    state = SimpleNamespace(job_id="57", job_wrapper=wrapper, job_destination=SimpleNamespace(params={}), running=True)
+    return instance, state, configured
+
+
+SLURM_ANSWERS = {
+    "scontrol -o show job 57": "JobId=57 JobState=RUNNING NodeList=gxnb-local-node1 BatchHost=gxnb-local-node1\n",
+    "scontrol -o show node gxnb-local-node1": "NodeName=gxnb-local-node1 NodeAddr=172.30.0.11 State=MIXED\n",
+}
+MONITOR_PORTS = {"8888": {"tool_port": 8888, "host": "172.30.0.11", "port": 32768, "protocol": "tcp"}}
+
+
+def test_a_session_is_routed_once_to_the_node_slurm_runs_it_on(tmp_path, monkeypatch):
+    claimed = {"8888": {**MONITOR_PORTS["8888"], "host": "172.30.0.10", "port": 5432}}  # whatever the file says
+    instance, state, configured = session_job(tmp_path, claimed)
+    shell = ScriptedShell(SLURM_ANSWERS)
+    instance.get_cli_plugins = lambda shell_params, job_params: (shell, None)
+    instance.take_entry_points(state)
+    assert configured == [{"8888": {"tool_port": 8888, "host": "172.30.0.11", "port": 5432, "protocol": "tcp"}}]
+    assert state.gxnb_entry_points_taken
+    (tmp_path / "container_runtime.json").write_text(json.dumps(MONITOR_PORTS))
+    instance.check_working_folder_size = lambda job_state: None
+    instance.watched = [state]
+    monkeypatch.setattr(runner.ShellJobRunner, "check_watched_items", lambda self: None)
+    instance.check_watched_items()
+    assert len(configured) == 1  # once per job
+
+
+def test_a_session_waits_for_its_port_and_its_node_and_fails_when_its_container_never_published(tmp_path):
+    instance, state, configured = session_job(tmp_path)
+    instance.get_cli_plugins = lambda shell_params, job_params: (ScriptedShell(SLURM_ANSWERS), None)
+    instance.take_entry_points(state)  # no port yet
+    (tmp_path / "container_runtime.json").write_text(json.dumps(MONITOR_PORTS))
+    instance.get_cli_plugins = lambda shell_params, job_params: (ScriptedShell({}), None)
+    instance.take_entry_points(state)  # Slurm did not answer
+    assert configured == [] and not getattr(state, "gxnb_entry_points_taken", False)
+    (tmp_path / "container_runtime.json").unlink()
+    (tmp_path / "container_monitor_exception.txt").write_text("Traceback ...")
+    instance.take_entry_points(state)
+    assert configured == [("queued", "fail_job")]
+    assert "never published its port" in state.fail_message
+
+
+def test_a_job_that_outgrows_its_working_folder_limit_is_stopped_saying_why(tmp_path):
+    working = tmp_path / "working"
+    (working / "outputs").mkdir(parents=True)
+    (working / "outputs" / "big.bin").write_bytes(b"x" * 200_000)
+    (working / "outputs" / "link").symlink_to("/usr")  # not followed
+    assert 200_000 <= runner.working_folder_bytes(str(working)) < 300_000
+    instance, state, queued = session_job(tmp_path)
+    state.job_wrapper.tool_working_directory = str(working)
+    state.job_destination.params["gxnb_output_limit_bytes"] = 1_000_000
+    instance.check_working_folder_size(state)
+    assert queued == []
+    state.job_destination.params["gxnb_output_limit_bytes"] = 100_000
+    instance.check_working_folder_size(state)
+    assert queued == []  # measured at most every OUTPUT_SIZE_CHECK_INTERVAL seconds
+    state.gxnb_size_checked_at = 0
+    instance.check_working_folder_size(state)
+    assert queued == [("queued", "fail_job")]
+    assert state.fail_message.startswith("This job wrote 0.2 MB into its working folder, more than the 0.1 MB")

@@ -5,21 +5,52 @@ only pending and running jobs; for a job that left the queue it asks `sacct`, an
 accounting is off it takes the job as finished well. A job whose node was lost (NODE_FAIL)
 then ends "ok" in Galaxy. This runner asks slurmctld instead (`scontrol -o show job`: no
 accounting needed, kept for MinJobAge after the end): a job that did not complete fails, with
-a message that says what happened (node lost, time limit, out of memory, ...). Installed into
-Galaxy's virtualenv by the galaxy role; job_conf.yml loads it as the `slurm` runner.
+a message that says what happened (node lost, time limit, out of memory, ...).
+
+It also keeps what users' job containers can reach of Galaxy to what they need:
+
+- Secrets as files, not arguments. A job's secrets (the user's API key, a notebook session's
+  route) are written into the job folder's gxnb-secrets/ (0700), which TPV mounts read-only into
+  the container (gxnb_job_secrets names which a tool gets), and removed when the job ends, failed
+  or not. Galaxy would put them on the node's `docker run` command line, where `ps` shows them.
+- A session's address comes from Slurm, once. The container monitor runs on the node beside the
+  container and writes the published port into the job folder (container_monitor_result: file),
+  which the container cannot see; the runner takes it once per job, with the address of the node
+  Slurm runs the job on, and tells Galaxy's interactive-tool map. No callback URL (and no job key
+  that authorises one) is ever handed out.
+- A job's working folder has a size limit (gxnb_output_limit_bytes): a job that writes more is
+  stopped, and its user told why.
+
+Installed into Galaxy's virtualenv by the galaxy role; job_conf.yml loads it as the `slurm` runner.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shlex
+import shutil
+import time
 
 from galaxy.jobs.runners.cli import ShellJobRunner
 from galaxy.jobs.runners.util.cli.job import job_states
 
 log = logging.getLogger(__name__)
 
-__all__ = ("SlurmShellJobRunner", "failure_message", "job_state", "parse_scontrol")
+__all__ = (
+    "SlurmShellJobRunner", "failure_message", "job_state", "parse_scontrol", "session_url", "working_folder_bytes",
+    "write_job_secrets", "remove_job_secrets",
+)  # fmt: skip
+
+# In the job folder: the job's secrets, one file each, mounted read-only into its container (TPV's
+# docker_volumes); TPV names it (gxnb_job_secrets_folder), this is the galaxy role's default.
+JOB_SECRETS_FOLDER = "gxnb-secrets"
+# What the container monitor writes into the job folder (Galaxy's own name for it).
+CONTAINER_RUNTIME_FILE = "container_runtime.json"
+CONTAINER_MONITOR_FAILURE_FILE = "container_monitor_exception.txt"
+# How often a running job's working folder is measured against its limit (seconds).
+OUTPUT_SIZE_CHECK_INTERVAL = 30
 
 # slurmctld's job states (scontrol's JobState) as Galaxy's; every other one is a failure.
 WAITING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"}
@@ -68,6 +99,72 @@ def job_state(job: dict[str, str]):
     return job_states.ERROR
 
 
+def scontrol_show(shell, kind: str, name: str) -> dict[str, str]:
+    """`scontrol -o show <kind> <name>` as a dict ({} where Slurm has no answer)."""
+    result = shell.execute(f"scontrol -o show {kind} {shlex.quote(name)}")
+    if result.returncode != 0 or not result.stdout.strip():
+        return {}
+    return parse_scontrol(result.stdout.splitlines()[0])
+
+
+def write_job_secrets(job_directory: str, secrets: dict[str, str], folder_name: str = JOB_SECRETS_FOLDER) -> str:
+    """Write each secret into the job folder's secrets folder (only Galaxy's user reads them);
+    returns the folder, made even where there is nothing to write (TPV mounts it)."""
+    folder = os.path.join(job_directory, folder_name)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)
+    for name, value in secrets.items():
+        descriptor = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "w") as secret_file:
+            secret_file.write(value)
+    return folder
+
+
+def remove_job_secrets(job_directory: str | None, folder_name: str = JOB_SECRETS_FOLDER) -> None:
+    """The job's secrets go when it ends (Galaxy keeps a failed job's folder)."""
+    if job_directory:
+        shutil.rmtree(os.path.join(job_directory, folder_name), ignore_errors=True)
+
+
+def secrets_folder(job_wrapper) -> str:
+    """The secrets folder's name in the job folder, as TPV names it."""
+    return str(job_wrapper.job_destination.params.get("gxnb_job_secrets_folder") or JOB_SECRETS_FOLDER)
+
+
+def session_url(sessions_url: str, subdomain: str | None, path: str) -> str:
+    """An interactive tool's URL as Galaxy hands it out: <subdomain>.<sessions host>/ when it has
+    its own subdomain, else <sessions URL><path>; sessions_url is scheme://host[:port]."""
+    scheme, _, netloc = sessions_url.rstrip("/").partition("://")
+    if subdomain:
+        return f"{scheme}://{subdomain}.{netloc}{path}"
+    return f"{scheme}://{netloc}{path}"
+
+
+def working_folder_bytes(folder: str) -> int:
+    """Disk space the files under a folder take (blocks, not apparent sizes: sparse files count
+    as what they fill), without following links."""
+    total = 0
+    pending = [folder]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:  # gone or unreadable meanwhile
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                else:
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                continue
+    return total
+
+
+def readable_size(size: int) -> str:
+    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+
+
 class ScontrolStatus:
     """Galaxy's Slurm plugin, asking scontrol about a job that has left squeue's list."""
 
@@ -99,6 +196,116 @@ class ScontrolStatus:
 
 class SlurmShellJobRunner(ShellJobRunner):
     runner_name = "SlurmShellRunner"
+
+    # The job's secrets, written just before its job script (the job folder exists by then).
+    def get_job_file(self, job_wrapper, **kwds) -> str:
+        write_job_secrets(job_wrapper.working_directory, self.job_secrets(job_wrapper), secrets_folder(job_wrapper))
+        return super().get_job_file(job_wrapper, **kwds)
+
+    def job_secrets(self, job_wrapper) -> dict[str, str]:
+        """The secrets the job's tool gets (TPV's gxnb_job_secrets: api_key, session_url)."""
+        params = job_wrapper.job_destination.params
+        wanted = set(str(params.get("gxnb_job_secrets") or "").replace(",", " ").split())
+        job = job_wrapper.get_job()
+        secrets = {}
+        if "api_key" in wanted and job.user is not None:
+            from galaxy.managers.api_keys import ApiKeyManager
+
+            secrets["api_key"] = ApiKeyManager(self.app).get_or_create_api_key(job.user)
+        if "session_url" in wanted and job.interactivetool_entry_points:
+            manager = self.app.interactivetool_manager
+            entry_point = job.interactivetool_entry_points[0]
+            sessions_url = str(params.get("gxnb_sessions_url") or "")
+            subdomain = manager.get_entry_point_subdomain(entry_point) if entry_point.requires_domain else None
+            secrets["session_url"] = session_url(sessions_url, subdomain, manager.get_entry_point_path(entry_point))
+        return secrets
+
+    # Whichever way a job ends, its secrets go.
+    def finish_job(self, job_state):
+        try:
+            super().finish_job(job_state)
+        finally:
+            remove_job_secrets(job_state.job_wrapper.working_directory, secrets_folder(job_state.job_wrapper))
+
+    def fail_job(self, job_state, exception=False, message="Job failed", full_status=None):
+        try:
+            super().fail_job(job_state, exception=exception, message=message, full_status=full_status)
+        finally:
+            remove_job_secrets(job_state.job_wrapper.working_directory, secrets_folder(job_state.job_wrapper))
+
+    def stop_job(self, job_wrapper):
+        try:
+            super().stop_job(job_wrapper)
+        finally:
+            remove_job_secrets(job_wrapper.working_directory, secrets_folder(job_wrapper))
+
+    def check_watched_items(self) -> None:
+        super().check_watched_items()
+        for job_state in self.watched:
+            if not job_state.running:
+                continue
+            if not getattr(job_state, "gxnb_entry_points_taken", False):
+                self.take_entry_points(job_state)
+            self.check_working_folder_size(job_state)
+
+    def take_entry_points(self, job_state) -> None:
+        """Tell Galaxy where a running interactive tool listens, once: the port the container
+        monitor found (in the job folder, out of the container's reach) on the node Slurm runs
+        the job on. Galaxy's CLI runner has no such step (only its callback, whose URL the job's
+        container could read and post to with any host and port)."""
+        job_wrapper = job_state.job_wrapper
+        if job_wrapper.tool is None or not job_wrapper.tool.produces_entry_points:
+            job_state.gxnb_entry_points_taken = True
+            return
+        job_directory = job_wrapper.working_directory
+        try:
+            with open(os.path.join(job_directory, CONTAINER_RUNTIME_FILE)) as runtime_file:
+                ports = json.load(runtime_file)
+        except FileNotFoundError:
+            if os.path.exists(os.path.join(job_directory, CONTAINER_MONITOR_FAILURE_FILE)):
+                job_state.gxnb_entry_points_taken = True
+                job_state.fail_message = "The interactive tool's container never published its port: it did not start."
+                job_state.stop_job = True
+                self.work_queue.put((self.fail_job, job_state))
+            return
+        except ValueError:  # being written
+            return
+        node_address = self.slurm_node_address(job_state)
+        if not node_address:
+            return  # asked again on the next look
+        for port in ports.values():
+            if port.get("host") not in (node_address, "0.0.0.0"):
+                log.warning("(%s) the container monitor named %s; the job runs on %s (Slurm): %s is used",
+                            job_state.job_id, port.get("host"), node_address, node_address)  # fmt: skip
+            port["host"] = node_address
+        job_state.gxnb_entry_points_taken = True
+        self.app.interactivetool_manager.configure_entry_points(job_wrapper.get_job(), ports)
+
+    def slurm_node_address(self, job_state) -> str | None:
+        """The address slurmctld reaches the job's node at (its NodeAddr), while the job runs."""
+        shell_params, job_params = self.parse_destination_params(job_state.job_destination.params)
+        shell, _job_interface = self.get_cli_plugins(shell_params, job_params)
+        node = scontrol_show(shell, "job", str(job_state.job_id)).get("BatchHost")
+        if not node or node == "(null)":
+            return None
+        return scontrol_show(shell, "node", node).get("NodeAddr") or None
+
+    def check_working_folder_size(self, job_state) -> None:
+        """Stop a job whose working folder outgrew gxnb_output_limit_bytes, and say why."""
+        limit = int(job_state.job_destination.params.get("gxnb_output_limit_bytes") or 0)
+        now = time.monotonic()
+        if limit <= 0 or now < getattr(job_state, "gxnb_size_checked_at", 0) + OUTPUT_SIZE_CHECK_INTERVAL:
+            return
+        job_state.gxnb_size_checked_at = now
+        used = working_folder_bytes(job_state.job_wrapper.tool_working_directory)
+        if used > limit and not getattr(job_state, "gxnb_over_limit", False):
+            job_state.gxnb_over_limit = True
+            job_state.fail_message = (
+                f"This job wrote {readable_size(used)} into its working folder, more than the {readable_size(limit)} a "
+                "job may (gxnb_job_output_limit_gb): it was stopped. Write less, or ask the administrators for more."
+            )
+            job_state.stop_job = True
+            self.work_queue.put((self.fail_job, job_state))
 
     def get_cli_plugins(self, shell_params, job_params):
         shell, job_interface = super().get_cli_plugins(shell_params, job_params)

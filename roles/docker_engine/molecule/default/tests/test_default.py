@@ -8,9 +8,12 @@ import pytest
 def test_daemon_json_merges_wanted_settings_over_existing(host):
     config = json.loads(host.file("/etc/docker/daemon.json").content_string)
     assert config["bip"] == "172.30.99.1/24"
-    assert config["log-driver"] == "json-file"
-    assert config["log-opts"] == {"max-size": "50m"}
+    assert config["max-concurrent-downloads"] == 5  # docker_engine_daemon_config
     assert config["default-ulimits"]["nofile"]["Hard"] == 8192  # kept from before
+
+
+def node_address(host) -> str:
+    return host.ansible("setup", "filter=ansible_default_ipv4")["ansible_facts"]["ansible_default_ipv4"]["address"]
 
 
 def test_engine_running_and_enabled(host):
@@ -81,10 +84,71 @@ def test_the_firewall_rules_are_in_force_and_first_in_dockers_chain(host):
 
 
 def test_the_session_answers_on_the_node_itself(host, session):
-    """The positive control: the page is there for whoever is let in."""
-    page = host.check_output("python3 -c \"import urllib.request; "
-                             "print(urllib.request.urlopen('http://127.0.0.1:18080/', timeout=5).read().decode())\"")
+    """The positive control: the page is there for whoever is let in, at the node's address."""
+    url = f"http://{node_address(host)}:18080/"
+    page = host.check_output(f"python3 -c \"import urllib.request as u; print(u.urlopen('{url}').read().decode())\"")
     assert "session-page" in page
+
+
+# From the node itself: what answers where (IPv6 included, which iptables does not filter).
+CONNECT = """python3 -c "
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close(); print('answered')
+except ConnectionRefusedError:
+    print('refused')
+except OSError as error:
+    print('failed', error)
+" {} {}"""
+
+
+def test_a_published_port_listens_on_the_nodes_ipv4_address_only(host, session):
+    """Not on IPv6 ([::]: the container firewall is iptables, IPv4 only), not on the loopback."""
+    assert host.file("/proc/net/if_inet6").content_string.strip(), "this node has no IPv6 (the test needs it)"
+    listening = host.check_output("ss -Hltn 'sport = :18080'")
+    assert [line.split()[3] for line in listening.splitlines()] == [f"{node_address(host)}:18080"], listening
+    assert host.check_output(CONNECT.format("::1", 18080)) == "refused"
+    link_local = host.check_output("ip -6 -o addr show scope link | awk '{print $4}' | cut -d/ -f1 | head -1")
+    if link_local:
+        interface = host.check_output("ip -6 -o addr show scope link | awk '{print $2}' | head -1")
+        assert host.check_output(CONNECT.format(f"{link_local}%{interface}", 18080)) == "refused"
+    assert host.check_output(CONNECT.format("127.0.0.1", 18080)) == "refused"
+    assert host.check_output(CONNECT.format(node_address(host), 18080)) == "answered"
+
+
+@pytest.fixture(scope="module")
+def node_services(host):
+    """Two services of the node itself: one containers may reach (Galaxy's, in the service), one not."""
+    image = probe_image(host)
+    for port in (18081, 18082):
+        host.run(f"docker rm -f node-service-{port}")
+        started = host.run(f"docker run -d --name node-service-{port} --network host {image} "
+                           f"httpd -f -p {port} -h /www")
+        assert started.rc == 0, started.stderr
+    yield node_address(host)
+    for port in (18081, 18082):
+        host.run(f"docker rm -f node-service-{port}")
+
+
+def test_a_container_reaches_the_allowed_service_and_nothing_else_of_the_node_or_the_network(host, node_services):
+    allowed = from_another_container(host, node_services, 18081)
+    assert "session-page" in allowed.stdout, (allowed.stdout, allowed.stderr)
+    for address, port in ((node_services, 18082), ("10.20.30.40", 80), ("192.168.1.1", 5432), ("172.16.5.5", 6817),
+                          ("198.51.100.7", 443)):  # the last one public: the internet is off here
+        out = from_another_container(host, address, port)
+        assert out.rc != 0 and "refused" in out.stdout + out.stderr, (address, port, out.stdout, out.stderr)
+
+
+def test_a_containers_log_is_kept_to_its_limit(host):
+    """docker_engine_container_log_max_mb=4: a container that prints 12 MB keeps at most 4."""
+    host.run("docker rm -f chatty")
+    printed = host.run(f"docker run --name chatty {probe_image(host)} sh -c "
+                       "'i=0; while [ $i -lt 12288 ]; do printf %01023d\\\\n 0; i=$((i+1)); done'")
+    assert printed.rc == 0, printed.stderr
+    log_path = host.check_output("docker inspect -f '{{.LogPath}}' chatty")
+    kept = int(host.check_output(f"cat {log_path}* | wc -c"))
+    host.run("docker rm -f chatty")
+    assert 0 < kept <= 4 * 2**20 + 2**16, kept
 
 
 def test_another_container_cannot_reach_the_session_on_the_bridge(host, session):
