@@ -115,3 +115,7 @@ def configure(c) -> None:
     c.ServerApp.identity_provider_class = SessionRouteIdentityProvider
     c.ServerApp.base_url = route.path or "/"
     c.ServerApp.allow_origin = f"{route.scheme}://{route.netloc}"
+    if route.scheme == "https":
+        # Galaxy shows the session inside its own page, another site: the browser keeps (and
+        # sends) the XSRF cookie from that frame only if it is SameSite=None, which needs Secure.
+        c.ServerApp.tornado_settings = {"xsrf_cookie_kwargs": {"samesite": "None", "secure": True}}

@@ -315,3 +315,56 @@ def test_a_person_outside_the_group_is_told_why_and_whom_to_ask(endpoints, outsi
         )  # fmt: skip
         assert "only members of the Galaxy group" in said and endpoints["admin_email"] in said, said
     journey.write_summary()
+
+
+def test_a_script_in_a_session_cannot_set_a_cookie_that_galaxys_pages_receive(endpoints, chromium):
+    """Sessions are served from a site other than Galaxy's (gxnb_sessions_hostname; locally Galaxy
+    is on localhost, which has no registrable domain): a session's page sets cookies for every
+    parent domain of its host, Galaxy's login cookie among them, and Galaxy's pages receive none
+    of them; the person stays logged in as themself. The control: the session's own cookie works."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    password = secrets.token_urlsafe(12)
+    email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"], password=password)
+    driver, wait = chromium, WebDriverWait(chromium, WAIT)
+    journey = browser.Journey(driver, SHOTS / "cookie-tossing")
+    galaxy_cookies = lambda: {c["name"]: c for c in driver.execute_cdp_cmd(  # noqa: E731
+        "Network.getCookies", {"urls": [endpoints["galaxy_url"] + "/"]})["cookies"]}
+    session = None
+    try:
+        with journey.step("log in to Galaxy"):
+            log_in(driver, wait, endpoints["galaxy_url"], email, password)
+            before = galaxy_cookies()
+            assert "galaxysession" in before, before
+
+        with journey.step("open a session of one's own"):
+            session = galaxy_it.start_session(endpoints, key)
+            galaxy_it.wait_for_http_200(session.url + "lab")
+            driver.get(session.url + "lab")
+            host = session.origin.split("://", 1)[1].split(":")[0]
+            parents = [".".join(host.split(".")[i:]) for i in range(1, host.count(".") + 1)]
+            assert len(parents) >= 3, parents  # ep.<prefix>.<name> and up
+
+        with journey.step("a script in the session sets cookies for every parent domain, Galaxy's login among them"):
+            attempts = [f"gxnb_tossed_{i}=1; Domain={prefix}{parent}; Path=/"
+                        for i, parent in enumerate(parents) for prefix in ("", ".")]  # fmt: skip
+            attempts += [f"galaxysession=tossed; Domain={parent}; Path=/" for parent in parents]
+            attempts.append("gxnb_own=1; Path=/")  # the control: the session's own host
+            seen = driver.execute_script(
+                "for (const cookie of arguments[0]) { document.cookie = cookie; } return document.cookie;", attempts)
+            assert "gxnb_own=1" in seen, seen
+
+        with journey.step("Galaxy's pages receive none of them and the person is still themself"):
+            driver.get(endpoints["galaxy_url"])
+            after = galaxy_cookies()
+            tossed = sorted(name for name in after if name.startswith("gxnb_"))
+            assert tossed == [], tossed
+            assert after["galaxysession"]["value"] == before["galaxysession"]["value"]
+            me = driver.execute_async_script(
+                "const done = arguments[0]; fetch('/api/users/current').then(r => r.json()).then(u => done(u.email));")
+            assert me == email, me
+    finally:
+        driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        if session is not None:
+            session.galaxy.jobs.cancel_job(session.job_id)
+    journey.write_summary()

@@ -65,9 +65,12 @@ class RoutedSession:
         raise AssertionError(f"the session did not answer its route in {timeout} s:\n{self.logs()}")
 
     def post(self, sub: str, xsrf: bool = True, origin: str | None = None, **kw) -> requests.Response:
+        """A POST as the session's page makes it. Its XSRF cookie is Secure (the route is HTTPS): it is
+        sent by hand here, over the test's plain HTTP to the published port."""
         headers = {"Host": self.route_host, **({"Origin": origin} if origin else {})}
         if xsrf:
-            headers["X-XSRFToken"] = self.http.cookies.get("_xsrf", "")
+            token = self.http.cookies.get("_xsrf", "")
+            headers.update({"X-XSRFToken": token, "Cookie": f"_xsrf={token}"})
         return self.http.post(self.address + self.path + sub, headers=headers, timeout=30, **kw)
 
     def channels_url(self, kernel_id: str) -> str:
@@ -129,6 +132,9 @@ def test_a_request_through_any_other_route_or_host_is_refused(by_subdomain, host
 
 
 def test_xsrf_checks_are_on_and_only_the_routes_origin_may_ask_across_origins(by_subdomain):
+    # The cookie is kept and sent inside Galaxy's page (another site's frame): SameSite=None, Secure.
+    cookie = by_subdomain.get("lab").headers["Set-Cookie"]
+    assert cookie.startswith("_xsrf=") and "SameSite=None" in cookie and "Secure" in cookie, cookie
     assert by_subdomain.post("api/kernels", xsrf=False, json={"name": "python3"}).status_code == 403
     evil = "https://evil.example"
     assert by_subdomain.post("api/kernels", origin=evil, json={"name": "python3"}).status_code in (403, 404)
