@@ -40,6 +40,7 @@ FACTS = {
     "job_output_limit_gb": "gxnb_job_output_limit_gb",
     "job_log_max_mb": "gxnb_job_log_max_mb",
     "galaxy_cluster_http_port": "gxnb_galaxy_cluster_http_port",
+    "session_reachable_services": "gxnb_session_reachable_services | join(' ')",
     # The job nodes' container bridge (its gateway is the node's own address there).
     "job_bridge": "docker_engine_bridge_ip | default('')",
     "gpu_users_group": "gxnb_gpu_users_group",

@@ -117,5 +117,19 @@ def configure(c) -> None:
     c.ServerApp.allow_origin = f"{route.scheme}://{route.netloc}"
     if route.scheme == "https":
         # Galaxy shows the session inside its own page, another site: the browser keeps (and
-        # sends) the XSRF cookie from that frame only if it is SameSite=None, which needs Secure.
-        c.ServerApp.tornado_settings = {"xsrf_cookie_kwargs": {"samesite": "None", "secure": True}}
+        # sends) the XSRF cookie from that frame only if it is SameSite=None (which needs Secure),
+        # and, where third-party cookies are blocked, Partitioned (kept for that page only).
+        _cookies_may_be_partitioned()
+        c.ServerApp.tornado_settings = {
+            "xsrf_cookie_kwargs": {"samesite": "None", "secure": True, "partitioned": True}
+        }
+
+
+def _cookies_may_be_partitioned() -> None:
+    """Python's cookie library knows the Partitioned attribute (CHIPS) from 3.14 on; before, it
+    is taught here (tornado hands cookie attributes to it)."""
+    import http.cookies
+
+    if "partitioned" not in http.cookies.Morsel._reserved:
+        http.cookies.Morsel._reserved["partitioned"] = "Partitioned"
+        http.cookies.Morsel._flags.add("partitioned")

@@ -17,8 +17,6 @@ import statistics
 import sys
 import time
 
-import requests
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from tests.support import galaxy_it, local_cluster  # noqa: E402
@@ -28,14 +26,14 @@ def one_launch(endpoints: dict, api_key: str, hold: float = 0) -> tuple[float, s
     """Seconds to JupyterLab's 200 through Galaxy, and the job node the session ran on; the session
     stays open `hold` seconds more before it is shut down."""
     start = time.monotonic()
-    gi, _history_id, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], api_key)
+    gi, history_id, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], api_key)
     ep = galaxy_it.wait_for_entry_point(gi, job_id, timeout=900, progress=None)
-    url = ep["target_url"] + "lab"
-    galaxy_it.wait_for_http_200(url, timeout=300)
+    session = galaxy_it.NotebookSession(gi, endpoints["galaxy_url"], history_id, job_id, ep)
+    galaxy_it.wait_for_http_200(session.url + "lab", timeout=300, session=session.http)
     elapsed = time.monotonic() - start
     node = local_cluster.node_of(galaxy_it.admin_instance(), job_id)
     time.sleep(hold)
-    requests.post(ep["target_url"] + "api/shutdown", timeout=30)
+    session.api("POST", "api/shutdown")
     galaxy_it.wait_for_job(gi, job_id, timeout=120)
     return elapsed, node
 

@@ -4,13 +4,12 @@ headless (the executed notebook returns to the history), and a clone of a git re
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 
 import pytest
 
-from tests.support import galaxy_it
+from tests.support import galaxy_it, local_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -96,7 +95,9 @@ def test_execute_a_notebook_from_the_history(tmp_path):
 
 @pytest.fixture
 def git_repository(tmp_path):
-    """A repository served by `git daemon` on the Docker bridge, where job containers reach this host."""
+    """A repository served by `git daemon` on the Docker bridge, on the one address and port of
+    this machine the local inventory lets sessions reach (gxnb_session_reachable_services: a
+    private address, closed to sessions otherwise)."""
     source = tmp_path / "analysis"
     source.mkdir()
     (source / "README.md").write_text("# analysis from git\n")
@@ -104,10 +105,8 @@ def git_repository(tmp_path):
     subprocess.run(["git", "init", "-q", "-b", "main", str(source)], check=True)
     subprocess.run([*git, "add", "README.md"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "first"], check=True)
-    host = bridge_address()
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port = s.getsockname()[1]
+    host, port = next(service.rsplit(":", 1) for service in local_cluster.facts()["session_reachable_services"].split()
+                      if service.startswith(bridge_address() + ":"))  # fmt: skip
     daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={tmp_path}",
                                f"--listen={host}", f"--port={port}", str(tmp_path)])  # fmt: skip
     time.sleep(1)

@@ -132,9 +132,10 @@ def test_a_request_through_any_other_route_or_host_is_refused(by_subdomain, host
 
 
 def test_xsrf_checks_are_on_and_only_the_routes_origin_may_ask_across_origins(by_subdomain):
-    # The cookie is kept and sent inside Galaxy's page (another site's frame): SameSite=None, Secure.
+    # The cookie is kept and sent inside Galaxy's page (another site's frame): SameSite=None,
+    # Secure, Partitioned (where the browser blocks third-party cookies).
     cookie = by_subdomain.get("lab").headers["Set-Cookie"]
-    assert cookie.startswith("_xsrf=") and "SameSite=None" in cookie and "Secure" in cookie, cookie
+    assert cookie.startswith("_xsrf=") and {"SameSite=None", "Secure", "Partitioned"} <= set(cookie.split("; ")), cookie
     assert by_subdomain.post("api/kernels", xsrf=False, json={"name": "python3"}).status_code == 403
     evil = "https://evil.example"
     assert by_subdomain.post("api/kernels", origin=evil, json={"name": "python3"}).status_code in (403, 404)

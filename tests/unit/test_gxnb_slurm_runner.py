@@ -169,7 +169,7 @@ def session_job(tmp_path, ports: dict | None = None, produces_entry_points: bool
     if ports is not None:
         (tmp_path / "container_runtime.json").write_text(json.dumps(ports))
     configured = []
-    job = SimpleNamespace(id=7)
+    job = SimpleNamespace(id=7, all_entry_points_configured=False)
     wrapper = SimpleNamespace(working_directory=str(tmp_path), get_job=lambda: job,
                               tool=SimpleNamespace(produces_entry_points=produces_entry_points))  # fmt: skip
     instance = object.__new__(runner.SlurmShellJobRunner)

@@ -257,6 +257,9 @@ class SlurmShellJobRunner(ShellJobRunner):
         if job_wrapper.tool is None or not job_wrapper.tool.produces_entry_points:
             job_state.gxnb_entry_points_taken = True
             return
+        if job_wrapper.get_job().all_entry_points_configured:  # taken before this handler restarted
+            job_state.gxnb_entry_points_taken = True
+            return
         job_directory = job_wrapper.working_directory
         try:
             with open(os.path.join(job_directory, CONTAINER_RUNTIME_FILE)) as runtime_file:

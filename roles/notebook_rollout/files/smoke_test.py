@@ -12,6 +12,7 @@ reason (and the job's stderr tail) on any failure. Standard library only: any py
 from __future__ import annotations
 
 import argparse
+import http.cookiejar
 import json
 import os
 import socket
@@ -71,16 +72,21 @@ class SmokeTest:
         self.galaxy_url, self.key, self.timeout = galaxy_url, key, timeout
         self.start = time.monotonic()
         self.history_id = self.job_id = self.session_url = None
+        # The session's cookies (JupyterLab's XSRF cookie, set by its first page).
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
 
     def step(self, message: str) -> None:
         print(f"[{time.monotonic() - self.start:6.1f} s] {message}", flush=True)
 
     def request(self, method: str, url: str, body: dict | None = None, api: bool = True) -> tuple[int, str]:
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"x-api-key": self.key, "content-type": "application/json"} if api else {}
+        # Galaxy's API takes the key; a session's JupyterLab checks XSRF: its cookie's value as a header.
+        xsrf = next((cookie.value for cookie in self.cookies if cookie.name == "_xsrf"), "")
+        headers = {"x-api-key": self.key, "content-type": "application/json"} if api else {"X-XSRFToken": xsrf}
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=30) as answer:
+            with self.opener.open(req, timeout=30) as answer:
                 return answer.status, answer.read().decode(errors="replace")
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors="replace")

@@ -61,7 +61,8 @@ def test_gpu_jobs_get_distinct_gpus_and_a_third_waits_for_one(host):
         wait_for(host, f"squeue -h -j {first},{second} -o %T", lambda s: s.split() == ["RUNNING", "RUNNING"])
         # Right after submission the reason is "None" until the scheduler has looked at the job.
         reason = wait_for(host, f"squeue -h -j {third} -o '%T %r'", lambda s: s.split() != ["PENDING", "None"])
-        assert reason.split() == ["PENDING", "Resources"], reason
+        # Resources; on a loaded machine the scheduler may first name Priority (a job ahead of it waits too).
+        assert reason.split() in (["PENDING", "Resources"], ["PENDING", "Priority"]), reason
         # A job without a GPU is not held back: only the GPUs are used up.
         cpu_only = host.run("timeout 30 srun -n1 --cpus-per-task=1 bash -c 'echo \"[${SLURM_JOB_GPUS:-none}]\"'")
         assert cpu_only.rc == 0 and cpu_only.stdout.strip() == "[none]", "a job without --gres must see no GPU"
