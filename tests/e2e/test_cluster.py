@@ -31,7 +31,12 @@ def node_lines() -> dict[str, tuple[str, str]]:
 
 
 def test_sinfo_shows_both_job_nodes_idle_with_two_gpus():
+    # The tests before may have just ended a session: its node is "completing" for a moment.
+    deadline = time.monotonic() + 90
     nodes = node_lines()
+    while any(state != "idle" for state, _ in nodes.values()) and time.monotonic() < deadline:
+        time.sleep(2)
+        nodes = node_lines()
     assert sorted(nodes) == local_cluster.job_nodes(), nodes
     for name, (state, gres) in nodes.items():
         assert state == "idle", (name, state)

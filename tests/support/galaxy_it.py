@@ -209,7 +209,11 @@ def wait_for(condition, what: str, timeout: float = 60):
 
 def start_session(endpoints: dict, api_key: str, inputs: dict | None = None, timeout: float = 240) -> NotebookSession:
     gi, history_id, job_id = launch_notebook(endpoints["galaxy_url"], api_key, inputs)
-    ep = wait_for_entry_point(gi, job_id, timeout=timeout)
+    try:
+        ep = wait_for_entry_point(gi, job_id, timeout=timeout)
+    except BaseException:
+        gi.jobs.cancel_job(job_id)  # a session that never answered must not hold its node for the next tests
+        raise
     return NotebookSession(gi, endpoints["galaxy_url"], history_id, job_id, ep)
 
 

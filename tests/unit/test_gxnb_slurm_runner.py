@@ -204,6 +204,31 @@ def test_a_session_is_routed_once_to_the_node_slurm_runs_it_on(tmp_path, monkeyp
     assert len(configured) == 1  # once per job
 
 
+def test_a_session_whose_route_could_not_be_saved_is_routed_on_the_next_look(tmp_path, monkeypatch):
+    """The proxy map's database restarted (a restore): Galaxy's first save fails; the job still gets its route."""
+    instance, state, configured = session_job(tmp_path, MONITOR_PORTS)
+    instance.get_cli_plugins = lambda shell_params, job_params: (ScriptedShell(SLURM_ANSWERS), None)
+    rolled_back = []
+    instance.app.model = SimpleNamespace(context=SimpleNamespace(rollback=lambda: rolled_back.append(True)))
+    save = instance.app.interactivetool_manager.configure_entry_points
+    answers = iter([ConnectionError("server closed the connection unexpectedly")])
+
+    def configure_once_the_database_is_back(job, ports):
+        failure = next(answers, None)
+        if failure:
+            raise failure
+        save(job, ports)
+
+    instance.app.interactivetool_manager.configure_entry_points = configure_once_the_database_is_back
+    instance.check_working_folder_size = lambda job_state: None
+    instance.watched = [state]
+    monkeypatch.setattr(runner.ShellJobRunner, "check_watched_items", lambda self: None)
+    instance.check_watched_items()
+    assert configured == [] and rolled_back == [True] and not getattr(state, "gxnb_entry_points_taken", False)
+    instance.check_watched_items()
+    assert configured == [{"8888": MONITOR_PORTS["8888"]}] and state.gxnb_entry_points_taken
+
+
 def test_a_session_waits_for_its_port_and_its_node_and_fails_when_its_container_never_published(tmp_path):
     instance, state, configured = session_job(tmp_path)
     instance.get_cli_plugins = lambda shell_params, job_params: (ScriptedShell(SLURM_ANSWERS), None)

@@ -244,9 +244,12 @@ class SlurmShellJobRunner(ShellJobRunner):
         for job_state in self.watched:
             if not job_state.running:
                 continue
-            if not getattr(job_state, "gxnb_entry_points_taken", False):
-                self.take_entry_points(job_state)
-            self.check_working_folder_size(job_state)
+            try:
+                if not getattr(job_state, "gxnb_entry_points_taken", False):
+                    self.take_entry_points(job_state)
+                self.check_working_folder_size(job_state)
+            except Exception:  # e.g. the proxy map's database restarted: tried again on the next look
+                log.exception("(%s) checking the running job failed; trying again", job_state.job_id)
 
     def take_entry_points(self, job_state) -> None:
         """Tell Galaxy where a running interactive tool listens, once: the port the container
@@ -281,8 +284,14 @@ class SlurmShellJobRunner(ShellJobRunner):
                 log.warning("(%s) the container monitor named %s; the job runs on %s (Slurm): %s is used",
                             job_state.job_id, port.get("host"), node_address, node_address)  # fmt: skip
             port["host"] = node_address
-        job_state.gxnb_entry_points_taken = True
-        self.app.interactivetool_manager.configure_entry_points(job_wrapper.get_job(), ports)
+        try:
+            self.app.interactivetool_manager.configure_entry_points(job_wrapper.get_job(), ports)
+        except Exception:
+            # Galaxy marks the entry points configured before the proxy map has them: forget
+            # that mark, so that the next look configures them again.
+            self.app.model.context.rollback()
+            raise
+        job_state.gxnb_entry_points_taken = True  # only once Galaxy and the proxy map have them
 
     def slurm_node_address(self, job_state) -> str | None:
         """The address slurmctld reaches the job's node at (its NodeAddr), while the job runs."""
