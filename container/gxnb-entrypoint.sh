@@ -8,7 +8,8 @@ set -e
 
 # A HOME that cannot be written (an arbitrary UID outside the image's group): one under /tmp.
 if [ -z "${HOME:-}" ] || [ "${HOME}" = / ] || [ ! -w "${HOME}" ]; then
-  export HOME="/tmp/home-$(id -u)"
+  HOME="/tmp/home-$(id -u)"
+  export HOME
   mkdir -p "$HOME"
 fi
 

@@ -14,7 +14,7 @@ BASE_IMAGE="$GXNB_BASE_IMAGE"
 SYSTEMD_IMAGE="$GXNB_SYSTEMD_IMAGE"
 CACHE="${GXNB_CACHE:-$here/.deploy-local/cache}"
 if [ -z "${EXTRA_CA_CERTS+x}" ]; then
-  EXTRA_CA_CERTS="$(ls /usr/local/share/ca-certificates/*.crt 2>/dev/null | tr '\n' ' ' || true)"
+  EXTRA_CA_CERTS="$(find /usr/local/share/ca-certificates -maxdepth 1 -name '*.crt' 2>/dev/null | sort | tr '\n' ' ' || true)"
 fi
 
 have_image() { [ "${REBUILD:-0}" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
@@ -27,7 +27,7 @@ ca_context() {  # $1: build context dir; copies the extra CAs into it
     grep -q "BEGIN CERTIFICATE" "$f" || { echo "EXTRA_CA_CERTS: '$f' is not a PEM certificate" >&2; exit 2; }
     cp "$f" "$1/extra-ca/$(basename "${f%.*}").crt"
   done
-  echo "extra CA certificates: $(ls "$1/extra-ca" | wc -l)"
+  echo "extra CA certificates: $(find "$1/extra-ca" -mindepth 1 -maxdepth 1 | wc -l)"
 }
 
 if have_image "$BASE_IMAGE"; then

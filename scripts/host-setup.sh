@@ -15,6 +15,7 @@ command -v docker-registry >/dev/null || need_apt+=(docker-registry)  # image pu
 if [[ ",$EXTRAS," == *",test,"* ]]; then  # the browser journey (browsers cannot be downloaded here)
   command -v chromium >/dev/null || need_apt+=(chromium)
   command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+  command -v shellcheck >/dev/null || need_apt+=(shellcheck)  # the shell scripts' linter
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "host-setup: apt-get install ${need_apt[*]}"
@@ -28,7 +29,7 @@ if [ ! -e "$stamp" ]; then
   echo "host-setup: virtualenv $VENV [$EXTRAS]"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q -e "$here[$EXTRAS]"
+  "$VENV/bin/pip" install -q -e "${here}[$EXTRAS]"
   rm -f "$VENV"/.gxnb-*
   touch "$stamp"
 fi
@@ -39,5 +40,5 @@ if [[ ",$EXTRAS," == *",test,"* ]] && [ ! -x "$here/.venv-checkov/bin/checkov" ]
   # A link left by an older checkout (or a half-made folder) is replaced, not followed.
   if [ -L "$here/.venv-checkov" ]; then rm -f "$here/.venv-checkov"; fi
   python3 -m venv "$here/.venv-checkov"
-  "$here/.venv-checkov/bin/pip" install -q "$here[checkov]"
+  "$here/.venv-checkov/bin/pip" install -q "${here}[checkov]"
 fi

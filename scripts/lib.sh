@@ -3,6 +3,7 @@
 #   gxnb_load_facts           the service's facts, read from the Ansible variables (once)
 #   gxnb_save_image_archive   `docker save` an image unless the archive already holds it
 # Images the scripts build from Debian packages (Molecule's platforms use the systemd one).
+# shellcheck shell=bash disable=SC2034 # the variables are read by the scripts that source this file
 GXNB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GXNB_BASE_IMAGE="${BASE_IMAGE:-gxnb/debian-base:${DEBIAN_SUITE:-bookworm}}"
 GXNB_SYSTEMD_IMAGE="${SYSTEMD_IMAGE:-gxnb/debian-systemd:${DEBIAN_SUITE:-bookworm}}"

@@ -31,7 +31,8 @@ if [ "${GXNB_SKIP_DEPLOY:-0}" != 1 ]; then
   "$py" -m pytest -q -p no:cacheprovider tests/molecule > "$results/molecule.log" 2>&1 &
   molecule_pid=$!
   # A stage that fails ends the script: stop the scenarios with it.
-  trap 'for pid in $molecule_pid ${image_pid:-}; do kill "$pid" 2>/dev/null || true; done' EXIT
+  stop_background() { for pid in $molecule_pid ${image_pid:-}; do kill "$pid" 2>/dev/null || true; done; }
+  trap stop_background EXIT
 fi
 
 stage "lint and unit tests"

@@ -24,8 +24,10 @@ HOST_CACHE="${GXNB_HOST_CACHE:-$GXNB_ROOT/.deploy-local/cache}"
 # Fake GPUs: character devices of the NVIDIA major number, made here once and handed to the
 # nodes with --device (so they survive a node's restart); no driver answers behind them.
 FAKE_GPUS="$GXNB_ROOT/.deploy-local/fake-gpus"
-[ -n "$SUBNET" ] && [ -n "$GXNB_FACT_LOCAL_CONTAINERS" ] \
-  || { echo "the inventory $GXNB_INVENTORY sets no gxnb_local_network / gxnb_local_containers" >&2; exit 1; }
+if [ -z "$SUBNET" ] || [ -z "$GXNB_FACT_LOCAL_CONTAINERS" ]; then
+  echo "the inventory $GXNB_INVENTORY sets no gxnb_local_network / gxnb_local_containers" >&2
+  exit 1
+fi
 
 # The single-container form of earlier versions holds the port and ~10 GB of volumes.
 if docker inspect gxnb-local-node >/dev/null 2>&1; then

@@ -31,6 +31,7 @@ http:
   addr: $addr
 EOC
 # The registry reads REGISTRY_* variables as configuration: start it without any.
+# shellcheck disable=SC2046 # one "-u NAME" pair per variable, split on purpose
 nohup env $(env | sed -n "s/^\(REGISTRY_[A-Za-z0-9_]*\)=.*/-u \1/p") docker-registry serve "$storage/config.yml" > "$storage/registry.log" 2>&1 &
 echo $! > "$storage/registry.pid"
 for _ in $(seq 1 50); do

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Copy the bundled notebooks (home page, examples, use cases) into the folder
 # JupyterLab opens, once: a user's edits are never overwritten.
 #  GXNB_BUNDLED_NOTEBOOKS  where the image keeps them (empty: skip)

@@ -60,7 +60,16 @@ def test_four_gpu_trainings_get_four_distinct_gpus_and_a_fifth_waits(user):
     script = galaxy_it.paste_dataset(gi, history["id"], HOLDING_SCRIPT.format(release_at=release_at), "hold.py")
     jobs = [gi.tools.run_tool(history["id"], TRAINING_TOOL_ID, {"select_file": {"src": "hda", "id": script}})
             ["jobs"][0]["id"] for _ in range(5)]  # fmt: skip
+    try:
+        four_run_on_distinct_gpus_and_the_fifth_waits(gi, admin, jobs, release_at)
+    finally:  # whatever failed, the trainings give the nodes back to the next tests
+        for job in jobs:
+            if gi.jobs.show_job(job)["state"] not in galaxy_it.TERMINAL_JOB_STATES:
+                gi.jobs.cancel_job(job)
 
+
+def four_run_on_distinct_gpus_and_the_fifth_waits(gi, admin, jobs: list[str], release_at: int) -> None:
+    """Four trainings run on four distinct (node, GPU) pairs, the fifth waits for one; released, all end well."""
     # Galaxy's external id of each job is its Slurm job id; four run, the fifth waits for a GPU.
     deadline, queue = time.monotonic() + 200, ""
     while time.time() < release_at - 15 and time.monotonic() < deadline:
@@ -70,7 +79,7 @@ def test_four_gpu_trainings_get_four_distinct_gpus_and_a_fifth_waits(user):
             states = {i: (state, reason) for i, state, reason in (line.split(None, 2) for line in queue.splitlines())}
             running = [i for i, (state, _) in states.items() if state == "RUNNING"]
             pending = [i for i, (state, _) in states.items() if state == "PENDING"]
-            if len(running) == 4 and len(pending) == 1:
+            if len(running) == 4 and len(pending) == 1 and states[pending[0]][1] != "None":
                 break
         time.sleep(2)
     else:

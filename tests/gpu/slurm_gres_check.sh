@@ -24,6 +24,7 @@ devices=(${GPU_DEVICE_GLOB:-/dev/nvidia[0-9]*})
 # Not /tmp: slurmd runs the job script from its spool folder, and /tmp is often mounted noexec.
 dir="$(mktemp -d /var/tmp/slurm-gres-check.XXXXXX)"
 pids=()
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() { kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
 host="$(hostname -s)"

@@ -1,9 +1,11 @@
 """Linters over the whole repository: ansible-lint (production profile, offline), yamllint,
-ruff, terraform fmt, and shell syntax of the harness scripts."""
+ruff (the Python programs without a .py ending too), terraform fmt, shell syntax of the
+harness scripts, and shellcheck on every shell script (role files and templates included)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +35,40 @@ def test_yamllint():
 def test_ruff():
     result = run([f"{BIN}/ruff", "check", "."])
     assert result.returncode == 0, result.stdout[-6000:]
+
+
+def test_ruff_reads_the_python_programs_without_a_py_ending():
+    listed = set(run([f"{BIN}/ruff", "check", ".", "--show-files"]).stdout.split())
+    missing = [name for name in tracked_scripts("python") if str(REPO / name) not in listed]
+    assert not missing, f"Python programs ruff does not check (add them to extend-include in pyproject.toml): {missing}"
+
+
+def tracked_scripts(language: str) -> list[str]:
+    """Tracked files in the language ("sh": ending in .sh or with a sh/bash first line; "python": a python
+    first line without a .py ending)."""
+    names = run(["git", "ls-files"], check=True).stdout.splitlines()
+    found = []
+    for name in names:
+        path = REPO / name
+        if path.is_symlink() or not path.is_file():
+            continue
+        with path.open("rb") as handle:
+            first_line = handle.readline(200).decode(errors="replace")
+        if language == "sh" and (name.endswith(".sh") or re.match(r"#!.*\b(ba)?sh\b", first_line)):
+            found.append(name)
+        if language == "python" and not name.endswith(".py") and re.match(r"#!.*python", first_line):
+            found.append(name)
+    return found
+
+
+def test_shellcheck_on_every_shell_script():
+    if not shutil.which("shellcheck"):
+        pytest.fail("shellcheck is not installed (scripts/host-setup.sh installs it with the test extras)")
+    scripts = tracked_scripts("sh")
+    assert "scripts/run-tests.sh" in scripts and "roles/slurm/files/slurm-job-docker" in scripts
+    # SC1091: a sourced file named at run time ("$(dirname "$0")/lib.sh") cannot be followed.
+    result = run(["shellcheck", "-e", "SC1091", "-f", "gcc", *scripts])
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
 
 def test_terraform_fmt():
