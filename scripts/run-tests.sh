@@ -60,7 +60,12 @@ if [ "${GXNB_SKIP_DEPLOY:-0}" = 1 ]; then exit 0; fi
 
 stage "deploy (first run)"
 scripts/deploy-local.sh | tee "$results/deploy-1.log" | grep -E '^(TASK|PLAY|ok|changed|fatal|failed)|: ok=' | grep -vE '^ok:' || true
-grep -qE 'failed=0' "$results/deploy-1.log" || { tail -60 "$results/deploy-1.log"; exit 1; }
+# Every host's recap must say failed=0 and unreachable=0.
+if ! grep -qE ': ok=[0-9]+ +changed=' "$results/deploy-1.log" \
+  || grep -qE '(failed|unreachable)=[1-9]' "$results/deploy-1.log"; then
+  tail -60 "$results/deploy-1.log"
+  exit 1
+fi
 
 stage "deploy (second run must change nothing)"
 scripts/deploy-local.sh > "$results/deploy-2.log" 2>&1 || { tail -60 "$results/deploy-2.log"; exit 1; }

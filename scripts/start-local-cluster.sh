@@ -52,6 +52,17 @@ wanted_settings() {  # ADDRESS KIND GPUS
   echo "address=$1 cache=$([ "$2" = node ] && echo "$HOST_CACHE") ports=$([ "$2" = head ] && echo "${PUBLIC_PORTS% }") image=$IMAGE$([ "$3" -gt 0 ] && echo " gpus=$3")"
 }
 
+# Whether a running node sees this checkout's cache folder: a checkout deleted and cloned again
+# at the same path leaves the node's bind mount on the old, deleted folder.
+sees_the_host_cache() {  # NAME
+  local marker=".seen-by-the-nodes-$$" seen=1
+  mkdir -p "$HOST_CACHE"
+  touch "$HOST_CACHE/$marker"
+  if docker exec "$1" test -e "/var/cache/gxnb-host/$marker"; then seen=0; fi
+  rm -f "$HOST_CACHE/$marker"
+  return "$seen"
+}
+
 start_container() {  # NAME ADDRESS GPUS KIND
   local name="$1" address="$2" gpus="$3" kind="$4" state settings
   local args=(--network "$NETWORK" --ip "$address" -v "$SHARED_VOLUME:/srv/galaxy")
@@ -69,6 +80,11 @@ start_container() {  # NAME ADDRESS GPUS KIND
   state="$(docker inspect -f '{{.State.Status}}' "$name" 2>/dev/null || true)"
   if [ -n "$state" ] && [ "$(docker inspect -f '{{index .Config.Labels "gxnb.local.settings"}}' "$name")" != "$settings" ]; then
     echo "$name: made with other settings, making it anew (volumes kept)"
+    docker rm -f "$name" >/dev/null
+    state=""
+  fi
+  if [ "$state" = running ] && [ "$kind" != head ] && ! sees_the_host_cache "$name"; then
+    echo "$name: its cache folder was made anew since it started (a new checkout), making it anew (volumes kept)"
     docker rm -f "$name" >/dev/null
     state=""
   fi
