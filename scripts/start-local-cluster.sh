@@ -78,13 +78,14 @@ start_container() {  # NAME ADDRESS GPUS KIND
     done
   fi
   state="$(docker inspect -f '{{.State.Status}}' "$name" 2>/dev/null || true)"
+  local stale=""
   if [ -n "$state" ] && [ "$(docker inspect -f '{{index .Config.Labels "gxnb.local.settings"}}' "$name")" != "$settings" ]; then
-    echo "$name: made with other settings, making it anew (volumes kept)"
-    docker rm -f "$name" >/dev/null
-    state=""
+    stale="made with other settings"
+  elif [ "$state" = running ] && [ "$kind" != head ] && ! sees_the_host_cache "$name"; then
+    stale="its cache folder was made anew since it started (a new checkout)"
   fi
-  if [ "$state" = running ] && [ "$kind" != head ] && ! sees_the_host_cache "$name"; then
-    echo "$name: its cache folder was made anew since it started (a new checkout), making it anew (volumes kept)"
+  if [ -n "$stale" ]; then
+    echo "$name: $stale, making it anew (volumes kept)"
     docker rm -f "$name" >/dev/null
     state=""
   fi
