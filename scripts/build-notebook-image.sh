@@ -44,7 +44,9 @@ docker build --build-arg "BASE_IMAGE=$base" --build-arg "VARIANT=$variant" \
   --label "org.opencontainers.image.revision=$(git -C "$here" rev-parse HEAD 2>/dev/null || echo unknown)" \
   -t "$image" "$here/container" 2>&1 | tee "$log" | sed -u 's/^/  build: /' \
   | grep --line-buffered -E '^  build: (Step|Successfully (built|tagged)|installing)|Downloading .*\([0-9.]+ MB\)' || true
-if ! docker image inspect "$image" >/dev/null 2>&1; then
+# A failed build leaves the tag on the image before it: the label says which one is there.
+built="$(docker image inspect -f '{{index .Config.Labels "gxnb.context-hash"}}' "$image" 2>/dev/null || true)"
+if [ "$built" != "$context_hash" ]; then
   tail -40 "$log" >&2
   echo "notebook image $image: build failed (full log: $log)" >&2
   exit 1

@@ -6,7 +6,9 @@ variables with the playbook's group_vars and the inventory, and connects to noth
 
     scripts/service_facts.py [--inventory inventory/local] [--shell | --json]
 
---shell prints `GXNB_FACT_<NAME>=<value>` assignments for `eval` (scripts/lib.sh does that).
+--json (the default) prints the facts as load() returns them: strings, and lists of records
+(RECORDS). --shell prints `GXNB_FACT_<NAME>=<value>` assignments for `eval` (scripts/lib.sh
+does that); a list of records is one line per record there, its values in RECORDS' order.
 """
 
 from __future__ import annotations
@@ -46,14 +48,23 @@ FACTS = {
     "gpu_users_group": "gxnb_gpu_users_group",
     "galaxy_internal_port": "gxnb_galaxy_internal_port",
     "downloads_location": "galaxy_x_accel_redirect_base",
-    # Local deployments: the containers' network and the containers (name:address:gpus:head|node).
+    "slurmd_port": "gxnb_slurmd_port",
+    # The job nodes' range of published session ports, FROM-TO ('' : the nodes' own range).
+    "session_ports": "(gxnb_session_ports['from'] ~ '-' ~ gxnb_session_ports['to']) if gxnb_session_ports else ''",
+    # Local deployments: the containers' network.
     "local_network": "gxnb_local_network | default('')",
-    "local_containers": "gxnb_local_containers | default('') | trim",
+}
+# Fact name -> (expression giving a list of records, the records' fields in shell order).
+RECORDS = {
+    # Local deployments: one container per host (ansible/filter_plugins/gxnb_topology.py).
+    "local_containers": ("gxnb_local_containers | default([])", ("name", "address", "gpus", "kind")),
 }
 
 
-def load(inventory: str | os.PathLike = REPO / "inventory" / "local") -> dict[str, str]:
-    expression = "{{ {" + ", ".join(f"'{name}': ({expr}) | string" for name, expr in FACTS.items()) + "} }}"
+def load(inventory: str | os.PathLike = REPO / "inventory" / "local") -> dict[str, str | list[dict]]:
+    terms = [f"'{name}': ({expr}) | string" for name, expr in FACTS.items()]
+    terms += [f"'{name}': ({expr})" for name, (expr, _fields) in RECORDS.items()]
+    expression = "{{ {" + ", ".join(terms) + "} }}"
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
     ansible = pathlib.Path(sys.executable).parent / "ansible"
@@ -76,6 +87,14 @@ def load(inventory: str | os.PathLike = REPO / "inventory" / "local") -> dict[st
     return facts
 
 
+def shell_value(name: str, value: str | list[dict]) -> str:
+    """A fact as one shell word: a string as it is, records one line each (RECORDS' field order)."""
+    if name not in RECORDS:
+        return str(value)
+    fields = RECORDS[name][1]
+    return "\n".join(" ".join(str(record[field]) for field in fields) for record in value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inventory", default=str(REPO / "inventory" / "local"))
@@ -86,7 +105,7 @@ def main() -> None:
     facts = load(args.inventory)
     if args.shell:
         for name, value in facts.items():
-            print(f"export GXNB_FACT_{name.upper()}={shlex.quote(value)}")
+            print(f"export GXNB_FACT_{name.upper()}={shlex.quote(shell_value(name, value))}")
     else:
         print(json.dumps(facts, indent=2))
 

@@ -116,9 +116,11 @@ wait_for_systemd() {  # NAME
   return 1
 }
 
+# One line per container: name address gpus head|node (scripts/service_facts.py).
 names=()
-for entry in $GXNB_FACT_LOCAL_CONTAINERS; do
-  IFS=: read -r name address gpus kind <<< "$entry"
+mapfile -t entries <<< "$GXNB_FACT_LOCAL_CONTAINERS"
+for entry in "${entries[@]}"; do
+  read -r name address gpus kind <<< "$entry"
   start_container "$name" "$address" "$gpus" "$kind"
   names+=("$name")
 done

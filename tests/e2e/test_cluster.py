@@ -126,6 +126,11 @@ def test_stopping_a_session_leaves_no_container_on_its_node(user):
     slurm_id = admin.jobs.show_job(session.job_id, full_details=True)["external_id"]
     node = local_cluster.node_of(admin, session.job_id)
     assert slurm_id in local_cluster.job_containers(node).values(), (node, slurm_id)
+    # Its port is published from the range the node's firewall opens (gxnb_session_ports).
+    container = next(name for name, job in local_cluster.job_containers(node).items() if job == slurm_id)
+    published = int(local_cluster.run(node, "docker", "port", container).split(":")[-1].split()[0])
+    low, high = map(int, local_cluster.facts()["session_ports"].split("-"))
+    assert low <= published <= high, (container, published, local_cluster.facts()["session_ports"])
     gi.jobs.cancel_job(session.job_id)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

@@ -4,15 +4,13 @@ the histories and datasets made before the dump, and without what was made after
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 
 import pytest
 
-from tests.conftest import REPO
 from tests.support import galaxy_it, local_cluster
+from tests.support.ansible_run import ansible_playbook, output
 
 pytestmark = pytest.mark.e2e
 
@@ -20,10 +18,7 @@ BACKUPS = "/var/backups/gxnb-postgresql"
 
 
 def restore(dump: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inventory/local",
-                           "ansible/restore_database.yml", "-e", f"restore_dump={dump}"],
-                          cwd=REPO, capture_output=True, text=True, env=env, timeout=900)  # fmt: skip
+    return ansible_playbook("ansible/restore_database.yml", extra_vars=[f"restore_dump={dump}"], timeout=900)
 
 
 def databases() -> list[str]:
@@ -55,7 +50,7 @@ def test_a_restored_dump_brings_back_the_histories_and_datasets():
     user.histories.create_history(name=after)
 
     result = restore("latest")
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert result.returncode == 0, output(result)
     replaced = [name for name in databases() if name.startswith("galaxy_replaced_")]
     assert replaced, databases()
     try:

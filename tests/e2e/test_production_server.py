@@ -6,9 +6,7 @@ Galaxy's settings change, and the running Galaxy keeps working."""
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -16,6 +14,7 @@ import yaml
 
 from tests.conftest import REPO
 from tests.support import galaxy_it, local_cluster
+from tests.support.ansible_run import ansible_playbook
 
 pytestmark = pytest.mark.e2e
 
@@ -108,13 +107,12 @@ def test_a_wrong_database_or_broker_password_stops_the_deploy_before_galaxy_chan
     config_before = hashlib.sha256(local_cluster.run(head, "cat", GALAXY_YML).encode()).hexdigest()
     gunicorn_before = local_cluster.run(head, "systemctl", "show", "-p", "MainPID", "galaxy-gunicorn.service")
     wrong = "not-the-password-" + uuid.uuid4().hex[:8]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    deploy = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "inventory/local", "ansible/site.yml",
-         "--tags", "galaxy", "--limit", head, "-e", f"@{SECRETS}",
-         "-e", f"galaxy_database_connection=postgresql://galaxy:{wrong}@/galaxy?host=/var/run/postgresql",
-         "-e", f"galaxy_celery_broker_url=redis://:{wrong}@127.0.0.1:6379/0"],
-        cwd=REPO, capture_output=True, text=True, env=env, timeout=900)  # fmt: skip
+    deploy = ansible_playbook(
+        "ansible/site.yml", "--tags", "galaxy", "--limit", head,
+        extra_vars=[f"@{SECRETS}",
+                    f"galaxy_database_connection=postgresql://galaxy:{wrong}@/galaxy?host=/var/run/postgresql",
+                    f"galaxy_celery_broker_url=redis://:{wrong}@127.0.0.1:6379/0"],
+        timeout=900)  # fmt: skip
     out = deploy.stdout + deploy.stderr
     assert deploy.returncode != 0, out[-3000:]
     assert "Galaxy cannot use its database or broker" in out, out[-3000:]

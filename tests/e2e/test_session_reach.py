@@ -14,7 +14,7 @@ from tests.support import galaxy_it, local_cluster
 pytestmark = pytest.mark.e2e
 
 NOTEBOOK_PORT = int(local_cluster.facts()["notebook_port"])  # JupyterLab's port in the container
-SLURMD_PORT = 6818  # Slurm's default SlurmdPort
+SLURMD_PORT = int(local_cluster.facts()["slurmd_port"])  # slurm.conf's SlurmdPort
 
 # Opens a TCP connection and sends a request: what came back, or why nothing did.
 REACH = """

@@ -1,25 +1,22 @@
 """Linters over the whole repository: ansible-lint (production profile, offline), yamllint,
 ruff (the Python programs without a .py ending too), terraform fmt, shell syntax of the
-harness scripts, and shellcheck on every shell script (role files and templates included)."""
+harness scripts, shellcheck on every shell script (role files and templates included) and
+hadolint on every Dockerfile."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from tests.conftest import REPO
-
-BIN = os.path.dirname(sys.executable)
+from tests.support.ansible_run import BIN, ansible_env
 
 
 def run(cmd, **kw):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"))
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, **kw)
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=ansible_env(), **kw)
 
 
 def test_ansible_lint_production_profile():
@@ -68,6 +65,14 @@ def test_shellcheck_on_every_shell_script():
     assert "scripts/run-tests.sh" in scripts and "roles/slurm/files/slurm-job-docker" in scripts
     # SC1091: a sourced file named at run time ("$(dirname "$0")/lib.sh") cannot be followed.
     result = run(["shellcheck", "-e", "SC1091", "-f", "gcc", *scripts])
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def test_hadolint_on_every_dockerfile():
+    dockerfiles = sorted(str(p.relative_to(REPO)) for p in (REPO / "container").rglob("Dockerfile*"))
+    assert "container/Dockerfile" in dockerfiles and "container/base/Dockerfile.systemd" in dockerfiles
+    # .hadolint.yaml: the rules left out, and why; any finding fails (failure-threshold: info).
+    result = run([f"{BIN}/hadolint", "--no-color", *dockerfiles])
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
 

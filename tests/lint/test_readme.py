@@ -1,5 +1,6 @@
 """The README's map stays true: its layout names every role and top folder, and nothing that is
-gone; every default a role has is one of its documented inputs."""
+gone; it leads to every page of docs/, and no link of the README or docs/ is broken; every
+default a role has is one of its documented inputs."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir())
 
 def readme_section(title: str) -> str:
     text = (REPO / "README.md").read_text()
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, re.MULTILINE | re.DOTALL)
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
     assert match, f"README.md has no section '## {title}'"
     return match.group(1)
 
@@ -56,3 +57,25 @@ def test_every_default_of_a_role_is_a_documented_input(role):
     documented = {name for entry in specs.values() for name in (entry.get("options") or {})}
     undocumented = sorted(name for name in defaults if name not in documented and not name.startswith("__"))
     assert not undocumented, f"{role}: defaults in no argument spec (nor its README): {undocumented}"
+
+
+MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def markdown_files() -> list:
+    return [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", markdown_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_relative_link_of_the_readme_and_docs_leads_to_a_file(page):
+    targets = [t for t in MARKDOWN_LINK.findall(page.read_text()) if "://" not in t]
+    broken = [t for t in targets if not (page.parent / t).exists()]
+    assert not broken, f"{page.relative_to(REPO)} links to what does not exist: {broken}"
+
+
+def test_the_readme_is_a_map_that_leads_to_every_page_of_docs():
+    linked = set(MARKDOWN_LINK.findall(readme_section("Where to read more")))
+    pages = {f"docs/{p.name}" for p in (REPO / "docs").glob("*.md")}
+    assert pages - linked == set(), "pages of docs/ the README's 'Where to read more' does not lead to"
+    # A newcomer's map: the details live in docs/.
+    assert len((REPO / "README.md").read_text().splitlines()) <= 200

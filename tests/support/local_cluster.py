@@ -12,18 +12,15 @@ from scripts import service_facts
 
 
 @functools.cache
-def facts() -> dict[str, str]:
+def facts() -> dict[str, str | list[dict]]:
     return service_facts.load()
 
 
 @functools.cache
 def containers() -> dict[str, dict]:
     """name -> {address, gpus, kind ('head' or 'node')}, as the inventory defines them."""
-    result = {}
-    for entry in facts()["local_containers"].split():
-        name, address, gpus, kind = entry.split(":")
-        result[name] = {"address": address, "gpus": int(gpus), "kind": kind}
-    return result
+    return {c["name"]: {"address": c["address"], "gpus": int(c["gpus"]), "kind": c["kind"]}
+            for c in facts()["local_containers"]}
 
 
 def head() -> str:

@@ -15,18 +15,17 @@ import pathlib
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import hcl2
 import pytest
 
 from tests.conftest import REPO
+from tests.support.ansible_run import BIN, ansible_adhoc, ansible_env, ansible_playbook
 
 TF = REPO / "terraform"
 MIRROR_CANDIDATES = [os.environ.get("GXNB_TF_MIRROR", ""), "/opt/tf-plugins",
                      str(pathlib.Path.home() / ".terraform.d" / "plugins"), "/usr/share/terraform/plugins"]
-BIN = pathlib.Path(sys.executable).parent
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform not installed"),
@@ -201,7 +200,7 @@ def generated_inventory(tf_env, tmp_path_factory) -> pathlib.Path:
 
 def test_apply_writes_an_inventory_ansible_reads(generated_inventory):
     result = subprocess.run([BIN / "ansible-inventory", "-i", generated_inventory, "--list"],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, env=ansible_env())
     assert result.returncode == 0, result.stderr
     inventory = json.loads(result.stdout)
     assert inventory["gpu_nodes"]["hosts"] == ["gpu-1"]
@@ -214,10 +213,19 @@ def test_apply_writes_an_inventory_ansible_reads(generated_inventory):
     assert hostvars["galaxy"]["gxnb_internal_address"] == "10.20.0.2"
 
 
+def test_the_ports_terraform_opens_reach_slurm_and_docker(generated_inventory):
+    """slurm.conf's SlurmdPort and the range Docker publishes sessions on are the ones the firewall opens."""
+    result = ansible_adhoc("gpu-1", "-m", "ansible.builtin.debug", "-o",
+                           "-a", "msg={{ [slurm_slurmd_port, docker_engine_published_ports] | to_json }}",
+                           inventory=generated_inventory)
+    assert result.returncode == 0, result.stdout + result.stderr
+    port, published = json.loads(json.loads(result.stdout.split(" => ", 1)[1])["msg"])
+    assert int(port) == 6818
+    assert published == {"from": 32768, "to": 60999}
+
+
 def test_site_yml_groups_resolve_on_the_generated_inventory(generated_inventory):
-    result = subprocess.run([BIN / "ansible-playbook", "-i", generated_inventory, "--list-hosts", "ansible/site.yml"],
-                            cwd=REPO, capture_output=True, text=True,
-                            env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg")))
+    result = ansible_playbook("ansible/site.yml", "--list-hosts", inventory=generated_inventory)
     assert result.returncode == 0, result.stdout + result.stderr
     plays = result.stdout.split("play #")[1:]
     # A play is known by its name's start: "Shared storage - Galaxy's folder on the Galaxy servers ..." is not

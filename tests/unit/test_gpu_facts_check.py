@@ -4,11 +4,8 @@ variable; a host with enough GPUs passes. Runs the role's check on the controlle
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
-from tests.conftest import REPO
+from tests.support.ansible_run import ansible_playbook
 
 PLAY = """
 - hosts: gpu-node-1,gpu-node-2
@@ -28,12 +25,10 @@ PLAY = """
 def test_missing_gpu_fails_only_that_host(tmp_path):
     playbook = tmp_path / "check.yml"
     playbook.write_text(PLAY)
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(REPO / "roles"), ANSIBLE_NOCOLOR="1",
-               FACTS_gpu_node_1=json.dumps({"gpu": {"count": 0, "error": "NVML not usable: Driver Not Loaded"}}),
+    # The role comes from the repository's roles folder (ansible.cfg's roles_path).
+    env = dict(FACTS_gpu_node_1=json.dumps({"gpu": {"count": 0, "error": "NVML not usable: Driver Not Loaded"}}),
                FACTS_gpu_node_2=json.dumps({"gpu": {"count": 1, "devices": [{"name": "NVIDIA H200"}]}}))
-    bin_dir = os.path.dirname(sys.executable)
-    result = subprocess.run([f"{bin_dir}/ansible-playbook", "-i", "gpu-node-1,gpu-node-2,", str(playbook)],
-                            capture_output=True, text=True, env=env, timeout=120)
+    result = ansible_playbook(playbook, inventory="gpu-node-1,gpu-node-2,", env=env, timeout=120)
     out = result.stdout + result.stderr
     assert result.returncode != 0
     assert "gpu-node-1: gpu_facts_expected_count=1 GPU(s) expected, 0 working" in out

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import REPO
-
-ANSIBLE = os.path.join(os.path.dirname(sys.executable), "ansible")
+from tests.support.ansible_run import ansible_adhoc
 
 
 def value(inventory: str, host: str, variable: str) -> str:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible/ansible.cfg")}
-    result = subprocess.run(
-        [ANSIBLE, "-i", inventory, host, "--playbook-dir", "ansible", "-m", "ansible.builtin.debug",
-         "-a", f"msg={{{{ {variable} }}}}", "-o"],
-        cwd=REPO, capture_output=True, text=True, env=env,
-    )  # fmt: skip
+    result = ansible_adhoc(
+        host, "-m", "ansible.builtin.debug", "-a", f"msg={{{{ {variable} }}}}", "-o", inventory=inventory
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.split('"msg": ', 1)[1].rsplit("}", 1)[0].strip().strip('"')
 

@@ -7,15 +7,13 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
+from collections.abc import Mapping
 
 import pytest
 
 from tests.conftest import REPO
+from tests.support.ansible_run import LOCAL_CONNECTION, ansible_playbook
 
-PLAYBOOK = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook")]
-# Every host of the inventory is this machine; preflight gathers the cluster's facts with this Python.
-LOCAL = ["-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}"]
 GOOD = {
     "galaxy_admin_password": "a-good-password",
     "galaxy_bootstrap_admin_api_key": "0123456789abcdef0123",
@@ -26,15 +24,14 @@ GOOD = {
 }
 
 
-def preflight(*extra: str) -> subprocess.CompletedProcess:
-    args = [*PLAYBOOK, "-i", "inventory/local", "ansible/site.yml", "--tags", "preflight",
-            *LOCAL]
-    for key, value in GOOD.items():
-        args += ["-e", f"{key}={value}"]
-    for item in extra:
-        args += ["-e", item]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+def preflight(
+    *extra: str, inventory: str | os.PathLike = "inventory/local", secrets: Mapping[str, str] = GOOD
+) -> subprocess.CompletedProcess:
+    """site.yml's preflight play, every host of INVENTORY being this machine (preflight gathers the
+    cluster's facts with this Python), with SECRETS; each of EXTRA is one more -e, after them (it wins)."""
+    extra_args = [arg for item in extra for arg in ("-e", item)]
+    return ansible_playbook("ansible/site.yml", "--tags", "preflight", *extra_args, inventory=inventory,
+                            extra_vars={**LOCAL_CONNECTION, **secrets})  # fmt: skip
 
 
 def test_good_inventory_passes_preflight_and_changes_nothing():
@@ -78,6 +75,9 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
         ("gxnb_public_http_port=8443", ["galaxy_nginx_http_port=8443", "other than galaxy_nginx_listen_port=8443"]),
         ("gxnb_tls_certificate=acme", ["galaxy_nginx_tls_certificate", "local_ca", "files"]),
         ("gxnb_notebook_ai_assistant=maybe", ["gxnb_notebook_ai_assistant is 'maybe'", "allowed: true"]),
+        ("gxnb_slurmd_port=70000", ["slurm_slurmd_port is '70000'", "port number 1-65535"]),
+        ('{"gxnb_session_ports": {"from": 80, "to": 90}}',
+         ["docker_engine_published_ports is", "1024 <= N <= M <= 65535"]),
         ("galaxy_nginx_downloads_dir=srv/galaxy/data/", ["galaxy_nginx_downloads_dir='srv/galaxy/data/'", "absolute"]),
         ("gxnb_database_password=short", ["postgresql_password (gxnb_database_password)", "16 characters or more"]),
         ("gxnb_broker_password=has:a@colon-and-more", ["redis_password (gxnb_broker_password)", "letters, digits"]),
@@ -93,7 +93,8 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
          "id-secret-too-long",
          "share-without-path", "export-to-any-host", "export-without-root-squash",
          "firewall-source-not-an-address", "tls-files-not-named", "redirect-port-is-the-https-port",
-         "unknown-certificate-source", "ai-assistant-not-a-boolean", "downloads-folder-not-absolute",
+         "unknown-certificate-source", "ai-assistant-not-a-boolean", "slurmd-port-out-of-range",
+         "session-ports-below-1024", "downloads-folder-not-absolute",
          "short-database-password",
          "broker-password-breaks-its-url", "database-server-unreachable", "backup-folder-not-writable"],
 )
@@ -149,10 +150,7 @@ def test_an_existing_database_server_that_answers_passes_preflight():
 def test_bad_gpu_node_value_names_host_and_variable(tmp_path, extra, expected):
     inventory = tmp_path / "gpu.yml"
     inventory.write_text(GPU_INVENTORY)
-    args = [*PLAYBOOK, "-i", str(inventory), "ansible/site.yml", "--tags", "preflight",
-            *LOCAL, "-e", extra]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    result = preflight(extra, inventory=inventory, secrets={})
     out = result.stdout + result.stderr
     assert result.returncode != 0, out[-3000:]
     for word in expected:
@@ -160,9 +158,7 @@ def test_bad_gpu_node_value_names_host_and_variable(tmp_path, extra, expected):
 
 
 def test_production_example_inventory_resolves_site_groups():
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    listed = subprocess.run([*PLAYBOOK, "-i", "inventory/production", "ansible/site.yml", "--list-hosts"],
-                            cwd=REPO, capture_output=True, text=True, env=env, timeout=120)
+    listed = ansible_playbook("ansible/site.yml", "--list-hosts", inventory="inventory/production", timeout=120)
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "galaxy.example.org" in listed.stdout and "gpu02.example.org" in listed.stdout
 
@@ -179,11 +175,7 @@ def test_production_example_inventory_resolves_site_groups():
 def test_production_example_without_vault_secrets_stops_in_preflight(given, expected):
     """The example names its secrets but holds none: without a vault it must stop, naming the
     first one missing on each host (each given in turn, the next one is named)."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    secrets = [arg for key in given for arg in ("-e", f"{key}={GOOD[key]}")]
-    result = subprocess.run([*PLAYBOOK, "-i", "inventory/production", "ansible/site.yml", "--tags", "preflight",
-                             *LOCAL, *secrets],
-                            cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    result = preflight(inventory="inventory/production", secrets={key: GOOD[key] for key in given})
     out = result.stdout + result.stderr
     assert result.returncode != 0
     for word in expected:
@@ -200,12 +192,8 @@ def test_a_node_with_another_munge_key_fails_preflight_naming_it(tmp_path):
         group_vars.write(f"\ngxnb_slurm_munge_key: {controller_key}\n")
     (inventory / "host_vars").mkdir(exist_ok=True)
     (inventory / "host_vars" / "gxnb-local-node2.yml").write_text(f"gxnb_slurm_munge_key: {other_key}\n")
-    args = [*PLAYBOOK, "-i", str(inventory), "ansible/site.yml", "--tags", "preflight", *LOCAL]
-    for key, value in GOOD.items():
-        if key != "gxnb_slurm_munge_key":
-            args += ["-e", f"{key}={value}"]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    secrets = {key: value for key, value in GOOD.items() if key != "gxnb_slurm_munge_key"}
+    result = preflight(inventory=inventory, secrets=secrets)
     out = result.stdout + result.stderr
     assert result.returncode != 0, out[-3000:]
     expected = "gxnb-local-node2: slurm_munge_key differs from the one of the controller gxnb-local-head"

@@ -4,23 +4,17 @@ naming the value and what is allowed. The full rollout runs in tests/e2e/test_ro
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.ansible_run import ansible_playbook
 
-PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 BASE = {"ansible_connection": "local", "gxnb_registry": "registry.example.org:5000"}
 
 
 def playbook(name: str, **extra) -> subprocess.CompletedProcess:
-    args = [PLAYBOOK, "-i", "inventory/local", f"ansible/{name}", "-e", json.dumps({**BASE, **extra})]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible" / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    return ansible_playbook(f"ansible/{name}", extra_vars={**BASE, **extra})
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,22 @@ def test_local_facts_come_from_the_inventory_and_the_shared_defaults():
     assert facts["registry"] == f"{bridge_gateway}:5000", "the local registry listens on the host bridge's gateway"
 
 
+def test_the_local_containers_are_records_and_one_line_each_for_the_shell():
+    facts = service_facts.load(REPO / "inventory" / "local")
+    assert facts["local_containers"][:2] == [
+        {"name": "gxnb-local-head", "address": "172.30.0.10", "gpus": 0, "kind": "head"},
+        {"name": "gxnb-local-node1", "address": "172.30.0.11", "gpus": 2, "kind": "node"},
+    ]
+    script = (f"source {REPO}/scripts/lib.sh; gxnb_load_facts; "
+              'while read -r name address gpus kind; do echo "$name|$address|$gpus|$kind"; done '
+              '<<< "$GXNB_FACT_LOCAL_CONTAINERS"')
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "GXNB_INVENTORY": str(REPO / "inventory" / "local")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-3:] == ["gxnb-local-head|172.30.0.10|0|head", "gxnb-local-node1|172.30.0.11|2|node",
+                                            "gxnb-local-node2|172.30.0.12|2|node"]
+
+
 def test_production_facts_follow_that_inventory():
     facts = service_facts.load(REPO / "inventory" / "production")
     assert facts["image_repository"].startswith("registry.example.org/")

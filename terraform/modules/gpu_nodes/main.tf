@@ -66,6 +66,14 @@ locals {
   # A node without an instance (yet) is reached by its name.
   addresses = { for name in keys(var.nodes) : name => try(var.instances[name].address, name) }
 
+  # The ports the firewall opens: slurm.conf's SlurmdPort, and the range Docker publishes the
+  # sessions' ports from (the job nodes' net.ipv4.ip_local_port_range). Host variables: an
+  # inventory's group variables lose to the playbooks' shared defaults (group_vars/all).
+  port_vars = {
+    gxnb_slurmd_port   = var.site.slurmd_port
+    gxnb_session_ports = var.site.interactive_tool_ports
+  }
+
   inventory = {
     all = {
       vars = {
@@ -77,11 +85,11 @@ locals {
           hosts = { for name, node in var.nodes : name => { ansible_host = local.addresses[name], gxnb_gpu_count = node.gpu_count } }
         }
         job_nodes = {
-          hosts = { for name, address in local.addresses : name => { gxnb_internal_address = address } }
+          hosts = { for name, address in local.addresses : name => merge({ gxnb_internal_address = address }, local.port_vars) }
         }
         galaxy_servers = {
           hosts = var.site.galaxy_server == null ? {} : {
-            (var.site.galaxy_server.name) = { ansible_host = var.site.galaxy_server.address, gxnb_internal_address = var.site.galaxy_server.address }
+            (var.site.galaxy_server.name) = merge({ ansible_host = var.site.galaxy_server.address, gxnb_internal_address = var.site.galaxy_server.address }, local.port_vars)
           }
         }
       }

@@ -29,7 +29,7 @@ output "inventory" {
 }
 
 output "inventory_yaml" {
-  description = "Ansible inventory (YAML) with the groups site.yml uses, each host's GPU count and each job node's gxnb_internal_address."
+  description = "Ansible inventory (YAML) with the groups site.yml uses, each host's GPU count, each job node's gxnb_internal_address, and the ports the firewall opens (gxnb_slurmd_port, gxnb_session_ports)."
   value       = yamlencode(local.inventory)
 }
 

@@ -38,8 +38,12 @@ run "inventory_has_site_groups_and_gpu_counts" {
     error_message = "a job node's gxnb_internal_address (Slurm's NodeAddr) is its private address"
   }
   assert {
-    condition     = output.inventory.all.children.galaxy_servers.hosts["galaxy"] == { ansible_host = "10.0.0.2", gxnb_internal_address = "10.0.0.2" }
+    condition     = output.inventory.all.children.galaxy_servers.hosts["galaxy"] == { ansible_host = "10.0.0.2", gxnb_internal_address = "10.0.0.2", gxnb_slurmd_port = 6818, gxnb_session_ports = { from = 32768, to = 60999 } }
     error_message = "the Galaxy server lands in galaxy_servers, at its given address"
+  }
+  assert {
+    condition     = output.inventory.all.children.job_nodes.hosts["gpu-a"].gxnb_slurmd_port == 6818 && output.inventory.all.children.job_nodes.hosts["gpu-a"].gxnb_session_ports == { from = 32768, to = 60999 }
+    error_message = "the inventory carries the ports the firewall opens (slurmd, the sessions' published range)"
   }
   assert {
     condition     = output.gpu_count_total == 9
@@ -133,6 +137,10 @@ run "galaxy_server_cidrs_replace_the_servers_address" {
   assert {
     condition     = alltrue([for r in values(output.firewall_rules) : r.from_port == 7818 if r.name == "slurmd"])
     error_message = "slurmd_port sets the slurmd rule"
+  }
+  assert {
+    condition     = output.inventory.all.children.galaxy_servers.hosts["galaxy"].gxnb_slurmd_port == 7818 && output.inventory.all.children.job_nodes.hosts["gpu-b"].gxnb_slurmd_port == 7818
+    error_message = "slurmd_port reaches the inventory (slurm.conf's SlurmdPort)"
   }
   assert {
     condition     = output.site.galaxy_server_cidrs == tolist(["10.0.0.0/24", "10.0.1.0/24"])

@@ -27,6 +27,8 @@ def test_state_names_the_tag_digest_as_current_and_the_old_image_as_previous(hos
     state = json.loads(host.file(STATE_FILE).content_string)
     assert state["current"] == f"{registry}/gxnb/probe@{registry_digest(host, registry, '2')}"
     assert state["previous"] == f"{registry}/gxnb/probe:1"
+    # What the inventory said at the rollout: a later site.yml keeps the rollout while it says the same.
+    assert state["inventory"] == f"{registry}/gxnb/probe:1"
 
 
 def test_history_has_one_rollout_entry_despite_the_second_converge(host, registry):

@@ -1,0 +1,96 @@
+"""The cluster's shape from the inventory, in Python (tests/unit/test_topology.py): Slurm's node
+and GRES lines, the hosts Galaxy's folder is shared with, and the local cluster's containers.
+ansible/group_vars/all/roles.yml hands each filter the hosts' variables:
+
+    groups['job_nodes'] | map('extract', hostvars) | list | gxnb_slurm_nodes
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+
+def _whole(node: Mapping[str, Any], name: str, default: Any = None) -> int:
+    value = node.get(name, default)
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        raise AnsibleFilterError(f"{_name(node)}: {name} is {value!r}; a whole number is allowed") from None
+
+
+def _name(node: Mapping[str, Any]) -> str:
+    return str(node.get("inventory_hostname", "?"))
+
+
+def _short_name(node: Mapping[str, Any]) -> str:
+    return str(node.get("inventory_hostname_short") or _name(node).split(".", 1)[0])
+
+
+def _gpu_indices(node: Mapping[str, Any]) -> list[int]:
+    """The node's GPU numbers: NVML's indices (gpu_facts) where known, else 0..count-1; count at most."""
+    count = _whole(node, "gxnb_gpu_count", 0)
+    local = node.get("ansible_local") or {}
+    gpu = local.get("gpu") if isinstance(local, Mapping) else None
+    devices = (gpu.get("devices") if isinstance(gpu, Mapping) else None) or []
+    indices = [int(device["index"]) for device in devices if isinstance(device, Mapping) and "index" in device]
+    return (indices or list(range(count)))[:count]
+
+
+def gxnb_slurm_nodes(job_nodes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One slurm.conf NodeName entry per job node: address, CPUs, memory, its GPUs as GRES."""
+    nodes = []
+    for node in job_nodes:
+        entry = {
+            "name": _short_name(node),
+            "NodeAddr": str(node.get("gxnb_internal_address") or ""),
+            "CPUs": _whole(node, "gxnb_slurm_cpus"),
+            "RealMemory": _whole(node, "gxnb_slurm_memory_mb"),
+            "State": "UNKNOWN",
+        }
+        gpus = _whole(node, "gxnb_gpu_count", 0)
+        if gpus > 0:
+            entry["Gres"] = f"gpu:{gpus}"
+        nodes.append(entry)
+    return nodes
+
+
+def gxnb_slurm_gres(job_nodes: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """One gres.conf line per GPU: /dev/nvidia<N> for each of the node's GPU numbers."""
+    return [
+        {"NodeName": _short_name(node), "Name": "gpu", "File": f"/dev/nvidia{index}"}
+        for node in job_nodes
+        for index in _gpu_indices(node)
+    ]
+
+
+def gxnb_nfs_clients(hosts: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The internal addresses Galaxy's folder is exported to, each once, in inventory order."""
+    addresses: list[str] = []
+    for host in hosts:
+        address = str(host.get("gxnb_internal_address") or "")
+        if not address:
+            raise AnsibleFilterError(f"{_name(host)}: gxnb_internal_address is empty; the NFS export needs "
+                                     "the address the host mounts Galaxy's folder from")
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def gxnb_local_containers(hosts: Iterable[Mapping[str, Any]], galaxy_servers: Iterable[str]) -> list[dict[str, Any]]:
+    """The local cluster's containers (scripts/start-local-cluster.sh), one per host: name,
+    address, fake GPUs, and kind - 'head' for a Galaxy server, else 'node'."""
+    heads = set(galaxy_servers or [])
+    return [
+        {"name": _name(host), "address": str(host.get("gxnb_internal_address") or ""),
+         "gpus": _whole(host, "gxnb_gpu_count", 0), "kind": "head" if _name(host) in heads else "node"}
+        for host in hosts
+    ]
+
+
+class FilterModule:
+    def filters(self):
+        return {"gxnb_slurm_nodes": gxnb_slurm_nodes, "gxnb_slurm_gres": gxnb_slurm_gres,
+                "gxnb_nfs_clients": gxnb_nfs_clients, "gxnb_local_containers": gxnb_local_containers}

@@ -1,0 +1,90 @@
+"""The cluster's shape (ansible/filter_plugins/gxnb_topology.py): slurm.conf's node lines,
+gres.conf's GPU lines and the NFS export's clients, from the hosts' variables; and the same
+through Ansible on the inventories the repository ships."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from tests.conftest import REPO
+from tests.support.ansible_run import ansible_adhoc, output
+
+spec = importlib.util.spec_from_file_location("gxnb_topology", REPO / "ansible/filter_plugins/gxnb_topology.py")
+topology = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(topology)
+
+
+def node(name, address, gpus=0, cpus=4, memory=7000, **extra):
+    return {"inventory_hostname": name, "inventory_hostname_short": name.split(".")[0],
+            "gxnb_internal_address": address, "gxnb_gpu_count": gpus, "gxnb_slurm_cpus": str(cpus),
+            "gxnb_slurm_memory_mb": memory, **extra}
+
+
+def test_a_node_line_per_job_node_with_its_gpus_as_gres():
+    nodes = [node("gpu01.example.org", "10.0.0.11", gpus=2), node("cpu01.example.org", "10.0.0.12", gpus="0")]
+    assert topology.gxnb_slurm_nodes(nodes) == [
+        {"name": "gpu01", "NodeAddr": "10.0.0.11", "CPUs": 4, "RealMemory": 7000, "State": "UNKNOWN", "Gres": "gpu:2"},
+        {"name": "cpu01", "NodeAddr": "10.0.0.12", "CPUs": 4, "RealMemory": 7000, "State": "UNKNOWN"},
+    ]
+
+
+def test_no_job_nodes_no_lines():
+    assert topology.gxnb_slurm_nodes([]) == [] and topology.gxnb_slurm_gres([]) == []
+
+
+def test_gres_lines_use_nvml_indices_where_known_and_never_more_than_the_count():
+    # NVML says the node's GPUs are 1 and 3 (0 and 2 taken out by the site); the inventory promises 2.
+    known = node("gpu01", "10.0.0.11", gpus=2, ansible_local={"gpu": {"devices": [{"index": 1}, {"index": 3}]}})
+    # More devices than promised: only the promised number become GRES.
+    more = node("gpu02", "10.0.0.12", gpus=1, ansible_local={"gpu": {"devices": [{"index": 0}, {"index": 1}]}})
+    # No facts yet (first run, or a CPU node): 0..count-1.
+    unknown = node("gpu03", "10.0.0.13", gpus=2, ansible_local={})
+    assert topology.gxnb_slurm_gres([known, more, unknown]) == [
+        {"NodeName": "gpu01", "Name": "gpu", "File": "/dev/nvidia1"},
+        {"NodeName": "gpu01", "Name": "gpu", "File": "/dev/nvidia3"},
+        {"NodeName": "gpu02", "Name": "gpu", "File": "/dev/nvidia0"},
+        {"NodeName": "gpu03", "Name": "gpu", "File": "/dev/nvidia0"},
+        {"NodeName": "gpu03", "Name": "gpu", "File": "/dev/nvidia1"},
+    ]
+
+
+def test_a_gpu_count_that_is_not_a_number_names_the_host():
+    with pytest.raises(Exception, match=r"gpu01: gxnb_gpu_count is 'two'; a whole number"):
+        topology.gxnb_slurm_nodes([node("gpu01", "10.0.0.11", gpus="two")])
+
+
+def test_nfs_clients_each_address_once_in_inventory_order():
+    hosts = [node("galaxy2", "10.0.0.3"), node("gpu01", "10.0.0.11"), node("gpu01-alias", "10.0.0.11")]
+    assert topology.gxnb_nfs_clients(hosts) == ["10.0.0.3", "10.0.0.11"]
+
+
+def test_an_nfs_client_without_an_address_is_named():
+    with pytest.raises(Exception, match="gpu01: gxnb_internal_address is empty"):
+        topology.gxnb_nfs_clients([node("gpu01", "")])
+
+
+def ansible_value(inventory: str, host: str, variable: str, *extra: str):
+    result = ansible_adhoc(host, "-m", "ansible.builtin.debug", "-a", f"var={variable}", *extra, inventory=inventory)
+    assert result.returncode == 0, output(result)
+    return json.loads(result.stdout[result.stdout.index("{"):])[variable]
+
+
+def test_the_local_cluster_shape_through_the_playbooks_variables():
+    nodes = ansible_value("inventory/local", "gxnb-local-head", "slurm_nodes")
+    assert [(n["name"], n["NodeAddr"], n.get("Gres")) for n in nodes] == [
+        ("gxnb-local-node1", "172.30.0.11", "gpu:2"), ("gxnb-local-node2", "172.30.0.12", "gpu:2")]
+    gres = ansible_value("inventory/local", "gxnb-local-head", "slurm_gres_config")
+    assert [(g["NodeName"], g["File"]) for g in gres] == [
+        ("gxnb-local-node1", "/dev/nvidia0"), ("gxnb-local-node1", "/dev/nvidia1"),
+        ("gxnb-local-node2", "/dev/nvidia0"), ("gxnb-local-node2", "/dev/nvidia1")]
+
+
+def test_the_production_example_exports_galaxys_folder_to_every_job_node():
+    exports = ansible_value("inventory/production", "galaxy.example.org", "nfs_exports",
+                            "-e", "gxnb_shared_storage=galaxy_server")
+    assert exports[0]["path"] == "/srv/galaxy"
+    job_nodes = ansible_value("inventory/production", "galaxy.example.org", "groups['job_nodes']")
+    assert len(exports[0]["clients"]) == len(job_nodes) >= 2
