@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from types import SimpleNamespace
 
 import pytest
@@ -188,7 +189,8 @@ SLURM_ANSWERS = {
 MONITOR_PORTS = {"8888": {"tool_port": 8888, "host": "172.30.0.11", "port": 32768, "protocol": "tcp"}}
 
 
-def test_a_session_is_routed_once_to_the_node_slurm_runs_it_on(tmp_path, monkeypatch):
+def test_a_session_is_routed_once_to_the_node_slurm_runs_it_on(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="gxnb_slurm_runner")
     claimed = {"8888": {**MONITOR_PORTS["8888"], "host": "172.30.0.10", "port": 5432}}  # whatever the file says
     instance, state, configured = session_job(tmp_path, claimed)
     shell = ScriptedShell(SLURM_ANSWERS)
@@ -196,6 +198,8 @@ def test_a_session_is_routed_once_to_the_node_slurm_runs_it_on(tmp_path, monkeyp
     instance.take_entry_points(state)
     assert configured == [{"8888": {"tool_port": 8888, "host": "172.30.0.11", "port": 5432, "protocol": "tcp"}}]
     assert state.gxnb_entry_points_taken
+    # When, for tests/benchmarks/launch_trace.py: Galaxy's job number and Slurm's job id.
+    assert f"(7/{state.job_id}) interactive tool routed to 172.30.0.11" in caplog.text
     (tmp_path / "container_runtime.json").write_text(json.dumps(MONITOR_PORTS))
     instance.check_working_folder_size = lambda job_state: None
     instance.watched = [state]

@@ -292,6 +292,8 @@ class SlurmShellJobRunner(ShellJobRunner):
             self.app.model.context.rollback()
             raise
         job_state.gxnb_entry_points_taken = True  # only once Galaxy and the proxy map have them
+        # tests/benchmarks/launch_trace.py reads when this happened.
+        log.info("(%s/%s) interactive tool routed to %s", job_wrapper.get_job().id, job_state.job_id, node_address)
 
     def slurm_node_address(self, job_state) -> str | None:
         """The address slurmctld reaches the job's node at (its NodeAddr), while the job runs."""
