@@ -124,7 +124,9 @@ def trace_one(endpoints: dict, api_key: str) -> dict[str, float]:
     journal = local_cluster.run(head, "journalctl", "--no-pager", "-o", "short-iso-precise", "--since",
                                 f"@{int(times['launch call']) - 1}", timeout=60)  # fmt: skip
     times.update(galaxy_handler_times(journal, number))
-    slurmctld_log = local_cluster.run(head, "cat", "/var/log/slurm/slurmctld.log", timeout=60)
+    # Only this job's lines: the controller's log grows with every job the cluster ran.
+    slurmctld_log = local_cluster.run(head, "grep", "-F", f"JobId={slurm_id} ", "/var/log/slurm/slurmctld.log",
+                                      timeout=60, check=False)  # fmt: skip
     allocated = slurm_allocated_time(slurmctld_log, slurm_id)
     if allocated:
         times["slurm allocated"] = allocated

@@ -3,6 +3,7 @@ no colours, run from the repository root (where the inventories' relative paths 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -50,6 +51,34 @@ def ansible_adhoc(
     """ansible -i INVENTORY PATTERN ARGS, with the playbooks' folder (group_vars, plugins) in view."""
     command = [str(BIN / "ansible"), "-i", str(inventory), pattern, "--playbook-dir", "ansible", *args]
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=ansible_env())
+
+
+# Secrets good enough for site.yml's preflight (none of them a real one).
+PREFLIGHT_SECRETS = {
+    "galaxy_admin_password": "a-good-password",
+    "galaxy_bootstrap_admin_api_key": "0123456789abcdef0123",
+    "galaxy_id_secret": "0123456789abcdef0123456789abcdef",
+    "gxnb_slurm_munge_key": "a-munge-key-of-at-least-32-characters",
+    "gxnb_database_password": "a-database-password-0123",
+    "gxnb_broker_password": "a-broker-password-0123",
+}
+
+
+def site_preflight(*extra: str, inventory: str | os.PathLike = "inventory/local",
+                   secrets: Mapping[str, str] = PREFLIGHT_SECRETS) -> subprocess.CompletedProcess:
+    """site.yml's preflight play, every host of INVENTORY being this machine (preflight gathers the
+    cluster's facts with this Python), with SECRETS; each of EXTRA is one more -e, after them (it wins)."""
+    extra_args = [arg for item in extra for arg in ("-e", item)]
+    return ansible_playbook("ansible/site.yml", "--tags", "preflight", *extra_args, inventory=inventory,
+                            extra_vars={**LOCAL_CONNECTION, **secrets})
+
+
+def filter_plugin(name: str):
+    """One of ansible/filter_plugins/ as a Python module (its functions are plain Python)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "ansible" / "filter_plugins" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def output(result: subprocess.CompletedProcess, tail: int = 3000) -> str:

@@ -5,19 +5,13 @@ a message that says how to roll it out; it is never silently ignored."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
-from tests.conftest import REPO
-from tests.support.ansible_run import output
-from tests.unit.test_preflight import preflight as site_preflight
+from tests.support.ansible_run import filter_plugin, output, site_preflight
 
-spec = importlib.util.spec_from_file_location("gxnb_image", REPO / "ansible/filter_plugins/gxnb_image.py")
-gxnb_image = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(gxnb_image)
-decide = gxnb_image.notebook_image_decision
+decide = filter_plugin("gxnb_image").notebook_image_decision
 
 TAG = "gxnb/jupyterlab-ai:cpu"
 ROLLED = "registry.example.org:5000/gxnb/jupyterlab-ai@sha256:" + "a" * 64

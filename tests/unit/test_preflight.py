@@ -3,39 +3,17 @@ message that names the variable and what is allowed."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
-import subprocess
-from collections.abc import Mapping
 
 import pytest
 
 from tests.conftest import REPO
-from tests.support.ansible_run import LOCAL_CONNECTION, ansible_playbook
-
-GOOD = {
-    "galaxy_admin_password": "a-good-password",
-    "galaxy_bootstrap_admin_api_key": "0123456789abcdef0123",
-    "galaxy_id_secret": "0123456789abcdef0123456789abcdef",
-    "gxnb_slurm_munge_key": "a-munge-key-of-at-least-32-characters",
-    "gxnb_database_password": "a-database-password-0123",
-    "gxnb_broker_password": "a-broker-password-0123",
-}
-
-
-def preflight(
-    *extra: str, inventory: str | os.PathLike = "inventory/local", secrets: Mapping[str, str] = GOOD
-) -> subprocess.CompletedProcess:
-    """site.yml's preflight play, every host of INVENTORY being this machine (preflight gathers the
-    cluster's facts with this Python), with SECRETS; each of EXTRA is one more -e, after them (it wins)."""
-    extra_args = [arg for item in extra for arg in ("-e", item)]
-    return ansible_playbook("ansible/site.yml", "--tags", "preflight", *extra_args, inventory=inventory,
-                            extra_vars={**LOCAL_CONNECTION, **secrets})  # fmt: skip
+from tests.support.ansible_run import PREFLIGHT_SECRETS, ansible_playbook, site_preflight
 
 
 def test_good_inventory_passes_preflight_and_changes_nothing():
-    result = preflight()
+    result = site_preflight()
     assert result.returncode == 0, result.stdout[-3000:]
     assert "changed=0" in result.stdout
     assert "TASK [site_base : Base packages]" not in result.stdout  # only the preflight play ran
@@ -99,7 +77,7 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
          "broker-password-breaks-its-url", "database-server-unreachable", "backup-folder-not-writable"],
 )
 def test_bad_value_fails_before_anything_changes(extra, expected):
-    result = preflight(extra)
+    result = site_preflight(extra)
     out = result.stdout + result.stderr
     assert result.returncode != 0, out[-3000:]
     for word in expected:
@@ -109,7 +87,7 @@ def test_bad_value_fails_before_anything_changes(extra, expected):
 
 def test_a_local_cluster_size_that_is_not_a_number_stops_preflight(monkeypatch):
     monkeypatch.setenv("GXNB_LOCAL_GPUS_PER_NODE", "lots")  # inventory/local reads it
-    result = preflight()
+    result = site_preflight()
     out = result.stdout + result.stderr
     assert result.returncode != 0, out[-3000:]
     assert "gxnb-local-node1: gxnb_gpu_count is 'lots'" in out, out[-3000:]
@@ -133,7 +111,7 @@ def test_an_existing_database_server_that_answers_passes_preflight():
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        result = preflight(f"gxnb_database_server=127.0.0.1:{server.getsockname()[1]}")
+        result = site_preflight(f"gxnb_database_server=127.0.0.1:{server.getsockname()[1]}")
     assert result.returncode == 0, result.stdout[-3000:]
     assert "TASK [galaxy : Reach the database server named in galaxy_database_connection]" in result.stdout
 
@@ -150,7 +128,7 @@ def test_an_existing_database_server_that_answers_passes_preflight():
 def test_bad_gpu_node_value_names_host_and_variable(tmp_path, extra, expected):
     inventory = tmp_path / "gpu.yml"
     inventory.write_text(GPU_INVENTORY)
-    result = preflight(extra, inventory=inventory, secrets={})
+    result = site_preflight(extra, inventory=inventory, secrets={})
     out = result.stdout + result.stderr
     assert result.returncode != 0, out[-3000:]
     for word in expected:
@@ -175,7 +153,7 @@ def test_production_example_inventory_resolves_site_groups():
 def test_production_example_without_vault_secrets_stops_in_preflight(given, expected):
     """The example names its secrets but holds none: without a vault it must stop, naming the
     first one missing on each host (each given in turn, the next one is named)."""
-    result = preflight(inventory="inventory/production", secrets={key: GOOD[key] for key in given})
+    result = site_preflight(inventory="inventory/production", secrets={key: PREFLIGHT_SECRETS[key] for key in given})
     out = result.stdout + result.stderr
     assert result.returncode != 0
     for word in expected:
@@ -192,8 +170,8 @@ def test_a_node_with_another_munge_key_fails_preflight_naming_it(tmp_path):
         group_vars.write(f"\ngxnb_slurm_munge_key: {controller_key}\n")
     (inventory / "host_vars").mkdir(exist_ok=True)
     (inventory / "host_vars" / "gxnb-local-node2.yml").write_text(f"gxnb_slurm_munge_key: {other_key}\n")
-    secrets = {key: value for key, value in GOOD.items() if key != "gxnb_slurm_munge_key"}
-    result = preflight(inventory=inventory, secrets=secrets)
+    secrets = {key: value for key, value in PREFLIGHT_SECRETS.items() if key != "gxnb_slurm_munge_key"}
+    result = site_preflight(inventory=inventory, secrets=secrets)
     out = result.stdout + result.stderr
     assert result.returncode != 0, out[-3000:]
     expected = "gxnb-local-node2: slurm_munge_key differs from the one of the controller gxnb-local-head"

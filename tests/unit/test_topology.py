@@ -4,17 +4,13 @@ through Ansible on the inventories the repository ships."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
-from tests.conftest import REPO
-from tests.support.ansible_run import ansible_adhoc, output
+from tests.support.ansible_run import ansible_adhoc, filter_plugin, output
 
-spec = importlib.util.spec_from_file_location("gxnb_topology", REPO / "ansible/filter_plugins/gxnb_topology.py")
-topology = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(topology)
+topology = filter_plugin("gxnb_topology")
 
 
 def node(name, address, gpus=0, cpus=4, memory=7000, **extra):
