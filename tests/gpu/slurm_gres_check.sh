@@ -90,5 +90,5 @@ case "$gpus" in
   '' | *,*) say FAIL "SLURM_JOB_GPUS is not one index: $out" ;;
 esac
 grep -q "^seen=" "$dir/job.out" && ! grep -q "^seen=1$" "$dir/job.out" && say FAIL "nvidia-smi saw another count: $out"
-grep -qE "^docker=(--gpus \"device=$gpus\"|-e CUDA_VISIBLE_DEVICES=$gpus) *$" "$dir/job.out" || say FAIL "the docker arguments do not name GPU $gpus: $out"
+grep -qE "^docker=(--gpus device=$gpus|-e CUDA_VISIBLE_DEVICES=$gpus) *$" "$dir/job.out" || say FAIL "the docker arguments do not name GPU $gpus: $out"
 say PASS "$out"

@@ -23,8 +23,9 @@ TOOL_VARS = {
     }
 }
 TPV_DIR = REPO / "galaxy_config" / "tpv"
-# The helper on job nodes that turns the job's GPU allocation into docker run arguments.
-GPU_ARGS_HELPER = REPO / "roles" / "slurm" / "files" / "slurm-job-gpus-docker-args"
+TPV_FILES = ["defaults.yml", "destinations.yml", "tools.yml"]
+# The deployment's values for TPV's static rules, as the galaxy role writes them (its template).
+TPV_CONTEXT_TEMPLATE = REPO / "roles" / "galaxy" / "templates" / "tpv_context.yml.j2"
 SESSION_WALLTIME_SECONDS = 12 * 3600
 SESSION_LIMIT_PER_USER = 2
 TRAINING_LIMIT_PER_USER = 2
@@ -32,33 +33,35 @@ TRAINING_QUEUE_LIMIT_PER_USER = 5
 OUTPUT_LIMIT_GB = 50
 # Which destination TPV picks: sessions and trainings have their own (counted per user; a session's
 # Slurm limit is its walltime and 5 minutes).
-DESTINATION_OF = {"interactive_tool_ml_jupyter_notebook": "{kind}_docker_session",
-                  "run_jupyter_job": "{kind}_docker_training"}
+DESTINATION_OF = {
+    "interactive_tool_ml_jupyter_notebook": "{kind}_docker_session",
+    "run_jupyter_job": "{kind}_docker_training",
+}
 
 
 def render_tpv(tmp_path: pathlib.Path, gpu_count: int, gpu_role: str = "", handlers: int = 2) -> pathlib.Path:
+    """A Galaxy config folder as the galaxy role writes it: tpv/context.yml from its template, the
+    static rule files copied, job_conf.yml rendered."""
     config_dir = tmp_path / f"gpus{gpu_count}-handlers{handlers}"
     (config_dir / "tpv").mkdir(parents=True)
-    files = ["destinations.yml", "tools.yml"]
-    for name in files:
-        text = render_template(TPV_DIR / f"{name}.j2", galaxy_gpu_count=gpu_count, galaxy_venv_dir="/srv/galaxy/venv",
-                               galaxy_job_time_limit="12:00:00", galaxy_public_url="https://galaxy.example.org",
-                               galaxy_jobs_galaxy_url="http://10.0.0.2:8080",
-                               galaxy_job_container_label="org.gxnb.slurm-job-id",
-                               galaxy_job_gpus_docker_args_command=str(GPU_ARGS_HELPER),
-                               galaxy_job_docker_command="/usr/local/bin/slurm-job-docker",
-                               galaxy_job_pids_limit=4096,
-                               __galaxy_session_walltime_seconds=SESSION_WALLTIME_SECONDS,
-                               galaxy_job_secrets_folder="gxnb-secrets", galaxy_job_secrets_mount="/run/gxnb/secrets",
-                               __galaxy_sessions_url="https://galaxy-sessions.example.net",
-                               galaxy_job_output_limit_gb=OUTPUT_LIMIT_GB,
-                               galaxy_training_queue_limit_per_user=TRAINING_QUEUE_LIMIT_PER_USER,
-                               galaxy_gpu_role=gpu_role, galaxy_admin_email="galaxy-admins@example.org")
-        (config_dir / "tpv" / name).write_text(text)
+    context = render_template(TPV_CONTEXT_TEMPLATE, ansible_managed="test", galaxy_gpu_count=gpu_count,
+                              galaxy_gpu_role=gpu_role, galaxy_admin_email="galaxy-admins@example.org",
+                              galaxy_training_queue_limit_per_user=TRAINING_QUEUE_LIMIT_PER_USER,
+                              galaxy_job_time_limit="12:00:00",
+                              __galaxy_session_walltime_seconds=SESSION_WALLTIME_SECONDS,
+                              galaxy_job_docker_command="/usr/local/bin/slurm-job-docker", galaxy_job_pids_limit=4096,
+                              galaxy_jobs_galaxy_url="http://10.0.0.2:8080", galaxy_public_url="https://galaxy.example.org",
+                              galaxy_venv_dir="/srv/galaxy/venv", galaxy_job_secrets_folder="gxnb-secrets",
+                              galaxy_job_secrets_mount="/run/gxnb/secrets",
+                              __galaxy_sessions_url="https://galaxy-sessions.example.net",
+                              galaxy_job_output_limit_gb=OUTPUT_LIMIT_GB)  # fmt: skip
+    (config_dir / "tpv" / "context.yml").write_text(context)
+    for name in TPV_FILES:
+        (config_dir / "tpv" / name).write_text((TPV_DIR / name).read_text())
     job_conf = render_template(
         REPO / "galaxy_config" / "job_conf.yml.j2",
         galaxy_config_dir=str(config_dir),
-        galaxy_tpv_files=files,
+        galaxy_tpv_files=TPV_FILES,
         galaxy_gpu_count=gpu_count,
         galaxy_session_limit_per_user=SESSION_LIMIT_PER_USER,
         galaxy_training_limit_per_user=TRAINING_LIMIT_PER_USER,

@@ -23,7 +23,7 @@ def value(inventory: str, host: str, variable: str) -> str:
          "registry.example.org/gxnb/jupyterlab-ai:gpu"),
         ("inventory/production", "gpu02.example.org", "gxnb_gpu_count", "2"),
         ("inventory/local", "gxnb-local-node1", "gxnb_galaxy_url_for_jobs", "http://172.30.0.10:8090"),
-        ("inventory/local", "gxnb-local-head", "galaxy_tool_vars.galaxy_url_for_jobs", "http://172.30.0.10:8090"),
+        ("inventory/local", "gxnb-local-head", "galaxy_tools_vars.galaxy_url_for_jobs", "http://172.30.0.10:8090"),
         ("inventory/local", "gxnb-local-head", "galaxy_jobs_galaxy_url", "http://172.30.0.10:8090"),
         ("inventory/local", "gxnb-local-node2", "slurm_job_container_label", "org.gxnb.slurm-job-id"),
         # TLS: production on 443 with the redirect on 80; locally 8443 / 8080 and the job nodes'
