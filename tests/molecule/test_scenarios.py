@@ -34,6 +34,6 @@ def test_molecule_scenario(role, scenario):
 def test_every_role_has_a_scenario():
     roles = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "tasks").is_dir())
     missing = [r for r in roles if r not in {role for role, _ in SCENARIOS}]
-    # galaxy and notebook_image are converged, re-run for idempotence and verified end to end by
-    # the local deployment in the same test command; their own scenarios are still to come.
-    assert set(missing) <= {"galaxy", "notebook_image"}, missing
+    # notebook_image is converged, re-run for idempotence and verified end to end by the local
+    # deployment in the same test command; its own scenario is still to come.
+    assert set(missing) <= {"notebook_image"}, missing
