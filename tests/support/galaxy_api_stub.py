@@ -11,7 +11,8 @@ when the stub starts, as Galaxy reads it, so a galaxy.yml rewritten without it t
 a restart. --admin-key makes an admin account with that key. A toolbox reload reads the tool
 panel (--tool-conf) and the tool XMLs it names; GET /api/tools/<id> answers 404 for a tool not
 loaded. Every call is appended to --log as a JSON line: method, path, and which kind of key
-("bootstrap", "admin", "none" or "refused").
+("bootstrap", "admin", "none" or "refused"); each start as method START (key: whether galaxy.yml
+named a bootstrap key).
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def main() -> None:
     args = parser.parse_args()
     state = State(args.state, args.admin_key)
     bootstrap = bootstrap_key(args.galaxy_config)
+    with open(args.log, "a") as log:  # a (re)start, as Galaxy's own log would show it
+        log.write(json.dumps({"method": "START", "path": "", "key": "bootstrap" if bootstrap else "none"}) + "\n")
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *_):  # the JSON log below says it all

@@ -44,6 +44,14 @@ def test_the_account_and_key_were_made_once(calls):
     assert all(c["key"] in ("admin", "bootstrap", "none") for c in calls), calls
 
 
+def test_galaxy_restarts_without_the_bootstrap_key_before_the_role_goes_on(calls):
+    starts = [i for i, c in enumerate(calls) if c["method"] == "START"]
+    assert [calls[i]["key"] for i in starts] == ["bootstrap", "none"], calls  # prepare's start, the handler's restart
+    key_kept = max(i for i, c in enumerate(calls) if c["path"].endswith("/api_key") and c["method"] == "POST")
+    group_made = next(i for i, c in enumerate(calls) if c["path"] == "/api/groups" and c["method"] == "POST")
+    assert key_kept < starts[1] < group_made, calls
+
+
 def test_the_admins_key_is_kept_root_only(host, state):
     kept = host.file(KEY_FILE)
     assert kept.user == "root" and kept.mode == 0o600
