@@ -37,6 +37,9 @@ def test_galaxy_runs_as_its_own_user_under_systemd(host):
     assert any(unit.startswith("galaxy-gunicorn") for unit in units), units
     users = {host.check_output(f"systemctl show -p User --value {unit}") for unit in units}
     assert users == {"galaxy"}, units
+    # in Galaxy's own folder, wherever Ansible ran the command that wrote the units
+    folders = {host.check_output(f"systemctl show -p WorkingDirectory --value {unit}") for unit in units}
+    assert folders == {"/srv/galaxy"}, folders
     assert host.user("galaxy").uid == 1450
 
 
