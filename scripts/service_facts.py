@@ -49,6 +49,8 @@ FACTS = {
     "galaxy_internal_port": "gxnb_galaxy_internal_port",
     "downloads_location": "galaxy_x_accel_redirect_base",
     "slurmd_port": "gxnb_slurmd_port",
+    # Each GPU's Slurm shards (0: GPUs are given whole only).
+    "gpu_shards_per_gpu": "gxnb_gpu_shards_per_gpu",
     # The job nodes' range of published session ports, FROM-TO ('' : the nodes' own range).
     "session_ports": "(gxnb_session_ports['from'] ~ '-' ~ gxnb_session_ports['to']) if gxnb_session_ports else ''",
     # Local deployments: the containers' network.

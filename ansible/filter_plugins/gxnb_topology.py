@@ -39,8 +39,21 @@ def _gpu_indices(node: Mapping[str, Any]) -> list[int]:
     return (indices or list(range(count)))[:count]
 
 
-def gxnb_slurm_nodes(job_nodes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One slurm.conf NodeName entry per job node: address, CPUs, memory, its GPUs as GRES."""
+def _shards(shards_per_gpu: Any) -> int:
+    try:
+        shards = int(str(shards_per_gpu).strip())
+    except (TypeError, ValueError):
+        shards = -1
+    if not 0 <= shards <= 64:
+        raise AnsibleFilterError(f"gxnb_gpu_shards_per_gpu is {shards_per_gpu!r}; a whole number 0-64 is allowed "
+                                 "(0: whole GPUs only)")
+    return shards
+
+
+def gxnb_slurm_nodes(job_nodes: Iterable[Mapping[str, Any]], shards_per_gpu: Any = 0) -> list[dict[str, Any]]:
+    """One slurm.conf NodeName entry per job node: address, CPUs, memory, its GPUs as GRES (and,
+    with shards_per_gpu, each GPU as that many shards: gres/shard, a share of one GPU)."""
+    shards = _shards(shards_per_gpu)
     nodes = []
     for node in job_nodes:
         entry = {
@@ -52,18 +65,26 @@ def gxnb_slurm_nodes(job_nodes: Iterable[Mapping[str, Any]]) -> list[dict[str, A
         }
         gpus = _whole(node, "gxnb_gpu_count", 0)
         if gpus > 0:
-            entry["Gres"] = f"gpu:{gpus}"
+            entry["Gres"] = f"gpu:{gpus}" + (f",shard:{gpus * shards}" if shards else "")
         nodes.append(entry)
     return nodes
 
 
-def gxnb_slurm_gres(job_nodes: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """One gres.conf line per GPU: /dev/nvidia<N> for each of the node's GPU numbers."""
-    return [
-        {"NodeName": _short_name(node), "Name": "gpu", "File": f"/dev/nvidia{index}"}
-        for node in job_nodes
-        for index in _gpu_indices(node)
-    ]
+def gxnb_slurm_gres(job_nodes: Iterable[Mapping[str, Any]], shards_per_gpu: Any = 0) -> list[dict[str, Any]]:
+    """One gres.conf line per GPU: /dev/nvidia<N> for each of the node's GPU numbers; with
+    shards_per_gpu, one more per GPU binding that many shards to it: a job given shards is given
+    that GPU's device, and Slurm keeps a job's shards on one GPU, so that a job asking for all of a
+    GPU's shards has that GPU to itself (Slurm 22.05 does not keep --gres=gpu jobs off a GPU whose
+    shards are partly in use: where GPUs are shared, every GPU job asks for shards)."""
+    shards = _shards(shards_per_gpu)
+    lines: list[dict[str, Any]] = []
+    for node in job_nodes:
+        indices = _gpu_indices(node)
+        lines += [{"NodeName": _short_name(node), "Name": "gpu", "File": f"/dev/nvidia{i}"} for i in indices]
+        if shards:
+            lines += [{"NodeName": _short_name(node), "Name": "shard", "Count": shards, "File": f"/dev/nvidia{i}"}
+                      for i in indices]
+    return lines
 
 
 def gxnb_nfs_clients(hosts: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -3,12 +3,16 @@
     python -m gxnb.accelerator     one line for the session's log ("GPU: ..." or why it runs on the CPU)
     GET <base_url>gxnb/accelerator  the same as JSON for JupyterLab's status bar (gxnb-accelerator),
                                     with each GPU's use and memory: a Jupyter server extension
+
+A session given a share of a shared GPU (gxnb.gpu_share) says so: "GPU (shared, 1/4): ...".
 """
 
 from __future__ import annotations
 
 import json
 import sys
+
+from gxnb import gpu_share
 
 CPU_ONLY = "no GPU visible, running on CPU"
 
@@ -18,8 +22,9 @@ def _cpu_only(reason: str = "") -> dict:
 
 
 def read() -> dict:
-    """{"gpu": bool, "summary": str, "devices": [{"name", "utilization_percent", "memory_used_gib",
-    "memory_total_gib"}, ...]}; never raises: a session without a GPU gets the reason in summary."""
+    """{"gpu": bool, "summary": str, "share": "1/4" or "", "devices": [{"name", "utilization_percent",
+    "memory_used_gib", "memory_total_gib"}, ...]}; never raises: a session without a GPU gets the
+    reason in summary."""
     try:
         import pynvml
     except ImportError:
@@ -36,8 +41,10 @@ def read() -> dict:
         pynvml.nvmlShutdown()
     if not devices:
         return _cpu_only()
-    summary = "GPU: " + "; ".join(f"{d['name']}, {d['memory_total_gib']:.0f} GiB" for d in devices)
-    return {"gpu": True, "summary": summary, "devices": devices}
+    part = gpu_share.share()
+    heading = f"GPU (shared, {part})" if part is not None else "GPU"
+    summary = f"{heading}: " + "; ".join(f"{d['name']}, {d['memory_total_gib']:.0f} GiB" for d in devices)
+    return {"gpu": True, "summary": summary, "share": str(part or ""), "devices": devices}
 
 
 def _device(pynvml, index: int) -> dict:

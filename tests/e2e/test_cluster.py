@@ -1,6 +1,7 @@
-"""The local cluster as Slurm sees it: two job nodes with two (fake) GPUs each; GPU trainings get
-one GPU each, never the same one twice, and a job beyond the GPUs waits for one to free up.
-These run first of the end-to-end tests (no session holds a GPU yet)."""
+"""The local cluster as Slurm sees it: two job nodes with two (fake) GPUs each, each GPU also
+offered as shards (gxnb_gpu_shards_per_gpu); GPU trainings get one GPU each, never the same one
+twice, and a job beyond the GPUs waits for one to free up; shard jobs share GPUs, and no job gets
+a GPU whole while its shards are in use. They need the cluster free of sessions."""
 
 from __future__ import annotations
 
@@ -38,9 +39,12 @@ def test_sinfo_shows_both_job_nodes_idle_with_two_gpus():
         time.sleep(2)
         nodes = node_lines()
     assert sorted(nodes) == local_cluster.job_nodes(), nodes
+    shards = int(local_cluster.facts()["gpu_shards_per_gpu"])
     for name, (state, gres) in nodes.items():
         assert state == "idle", (name, state)
-        assert gres.split("(")[0] == f"gpu:{local_cluster.containers()[name]['gpus']}" == "gpu:2", (name, gres)
+        gpus = local_cluster.containers()[name]["gpus"]
+        expected = f"gpu:{gpus},shard:{gpus * shards}" if shards else f"gpu:{gpus}"
+        assert gres.split("(")[0] == expected and gpus == 2, (name, gres)
 
 
 def allocated_gpu(slurm_job_id: str) -> tuple[str, str]:
@@ -115,6 +119,100 @@ def four_run_on_distinct_gpus_and_the_fifth_waits(gi, admin, jobs: list[str], re
         time.sleep(2)
     for job in jobs:
         assert gi.jobs.show_job(job)["state"] == "ok", admin.jobs.show_job(job, full_details=True)
+
+
+def gpu_job(gres: str) -> str:
+    """A Slurm job holding GRES (and a core) until cancelled, writing the GPU it was given where
+    gpu_of finds it; its id."""
+    return local_cluster.slurm("sbatch", "--parsable", f"--gres={gres}", "--cpus-per-task=1", "--mem=64",
+                               "-o", "/dev/null", "--wrap",
+                               'echo "$CUDA_VISIBLE_DEVICES" > /tmp/gxnb-gpu-of-$SLURM_JOB_ID; sleep 900').strip()
+
+
+def gpu_of(job: str) -> tuple[str, str]:
+    """(node, GPU index) a running job was given, as its environment says."""
+    node = local_cluster.slurm("squeue", "-h", "-j", job, "-o", "%N").strip()
+    deadline = time.monotonic() + 30
+    while not (index := local_cluster.run(node, "cat", f"/tmp/gxnb-gpu-of-{job}", check=False).strip()):
+        assert time.monotonic() < deadline, f"job {job} on {node} wrote no GPU index"
+        time.sleep(1)
+    return node, index
+
+
+def states_of(jobs: list[str]) -> dict[str, str]:
+    out = local_cluster.slurm("squeue", "-h", "-j", ",".join(jobs), "-o", "%i %T")
+    return dict(line.split() for line in out.splitlines())
+
+
+def test_every_gpu_runs_its_shards_at_once_and_a_whole_gpu_waits_until_one_has_none_in_use():
+    """2 nodes x 2 GPUs x 4 shards: 16 shard jobs run at once, four on each GPU; a whole-GPU job then
+    waits while every GPU has a shard in use, and gets the GPU whose shards all end."""
+    shards = int(local_cluster.facts()["gpu_shards_per_gpu"])
+    if not shards:
+        pytest.skip("this deployment gives GPUs whole only (gxnb_gpu_shards_per_gpu: 0)")
+    gpus = sum(c["gpus"] for c in local_cluster.containers().values() if c["kind"] == "node")
+    jobs = [gpu_job("shard:1") for _ in range(gpus * shards)]
+    whole = ""
+    try:
+        deadline = time.monotonic() + 120
+        while set(states_of(jobs).values()) != {"RUNNING"} or len(states_of(jobs)) != len(jobs):
+            assert time.monotonic() < deadline, f"not all {len(jobs)} shard jobs run at once: {states_of(jobs)}"
+            time.sleep(2)
+        on = {job: gpu_of(job) for job in jobs}  # each job one GPU index
+        per_gpu = {gpu: [job for job in jobs if on[job] == gpu] for gpu in set(on.values())}
+        assert len(per_gpu) == gpus and {len(held) for held in per_gpu.values()} == {shards}, per_gpu
+        # One shard of each GPU ends (a core frees up on each node): every GPU still has shards in use.
+        local_cluster.slurm("scancel", *[held[0] for held in per_gpu.values()])
+        whole = gpu_job(f"shard:{shards}")  # a GPU whole, as trainings ask for it where GPUs are shared
+        time.sleep(20)  # a few scheduling passes
+        state = states_of([whole]).get(whole)
+        assert state == "PENDING", (f"the whole-GPU job is {state} while every GPU has shards in use: "
+                                    f"{local_cluster.slurm('scontrol', 'show', 'job', '-d', whole)}")
+        # The other shards of one GPU end: the whole-GPU job gets that GPU (backfill: within a minute).
+        freed_gpu, held = next(iter(per_gpu.items()))
+        local_cluster.slurm("scancel", *held[1:])
+        deadline = time.monotonic() + 90
+        while states_of([whole]).get(whole) != "RUNNING":
+            assert time.monotonic() < deadline, f"the whole-GPU job never got the freed GPU {freed_gpu}"
+            time.sleep(2)
+        assert gpu_of(whole) == freed_gpu
+    finally:
+        local_cluster.slurm("scancel", *jobs, *([whole] if whole else []))
+        for node in local_cluster.job_nodes():
+            local_cluster.run(node, "sh", "-c", "rm -f /tmp/gxnb-gpu-of-*", check=False)
+
+
+def test_a_training_never_lands_on_a_gpu_a_notebook_is_using(user):
+    """Where GPUs are shared, a session holds a shard of one GPU: of four trainings (one GPU each),
+    three run on the other GPUs and the fourth waits."""
+    if not int(local_cluster.facts()["gpu_shards_per_gpu"]):
+        pytest.skip("this deployment gives GPUs whole only (gxnb_gpu_shards_per_gpu: 0)")
+    gi, admin = user
+    session = galaxy_it.start_session(galaxy_it.load_endpoints(), gi.key)
+    history = gi.histories.create_history(name="beside a session")
+    script = galaxy_it.paste_dataset(gi, history["id"], HOLDING_SCRIPT.format(release_at=int(time.time()) + 300),
+                                     "hold.py")  # fmt: skip
+    jobs = [gi.tools.run_tool(history["id"], TRAINING_TOOL_ID, {"select_file": {"src": "hda", "id": script}})
+            ["jobs"][0]["id"] for _ in range(4)]  # fmt: skip
+    try:
+        session_gpu = allocated_gpu(admin.jobs.show_job(session.job_id, full_details=True)["external_id"])
+        deadline, states = time.monotonic() + 240, {}
+        while time.monotonic() < deadline:
+            external = [admin.jobs.show_job(job, full_details=True).get("external_id") for job in jobs]
+            if all(external):
+                states = states_of(external)
+                if sorted(states.values()) == ["PENDING", "RUNNING", "RUNNING", "RUNNING"]:
+                    break
+            time.sleep(2)
+        else:
+            pytest.fail(f"never 3 trainings running and 1 waiting beside a session: {states}")
+        time.sleep(10)  # the waiting one stays waiting
+        assert sorted(states_of(list(states)).values()) == ["PENDING", "RUNNING", "RUNNING", "RUNNING"]
+        gpus = {allocated_gpu(job) for job, state in states.items() if state == "RUNNING"}
+        assert len(gpus) == 3 and session_gpu not in gpus, (session_gpu, gpus)
+    finally:
+        for job in [*jobs, session.job_id]:
+            gi.jobs.cancel_job(job)
 
 
 def test_stopping_a_session_leaves_no_container_on_its_node(user):

@@ -59,7 +59,8 @@ def test_jupyterlab_answers_through_nginx_and_the_proxy(endpoints, session):
 
 def test_the_session_runs_as_a_slurm_job_on_a_job_node(endpoints, session):
     """Galaxy submitted the notebook through Slurm: its external id is a running Slurm job on a job
-    node (not the head), with one of that node's GPUs; its container carries the job id."""
+    node (not the head), with one of that node's GPUs (one shard of it where GPUs are shared); its
+    container carries the job id, sees that one GPU and is told its share."""
     from bioblend.galaxy import GalaxyInstance
 
     admin = GalaxyInstance(endpoints["galaxy_url"], key=endpoints["admin_api_key"])
@@ -69,8 +70,16 @@ def test_the_session_runs_as_a_slurm_job_on_a_job_node(endpoints, session):
     state, where = (queue.split() + ["", ""])[:2]
     assert state == "RUNNING" and where in local_cluster.job_nodes(), queue
     detail = local_cluster.slurm("scontrol", "show", "job", "-d", job["external_id"])
-    assert "gres/gpu=1" in detail or "gpu:1" in detail, detail
+    shards = int(local_cluster.facts()["gpu_shards_per_gpu"])
+    asked = "shard" if shards else "gpu"
+    assert f"gres/{asked}=1" in detail or f"{asked}:1" in detail, detail
     assert job["external_id"] in local_cluster.job_containers(where).values()
+    container = next(name for name, slurm_id in local_cluster.job_containers(where).items()
+                     if slurm_id == job["external_id"])  # fmt: skip
+    env = dict(line.split("=", 1) for line in local_cluster.run(where, "docker", "exec", container, "env").splitlines()
+               if "=" in line)  # fmt: skip
+    assert env.get("CUDA_VISIBLE_DEVICES", "").isdigit(), env.get("CUDA_VISIBLE_DEVICES")  # one GPU index
+    assert env.get("GXNB_GPU_SHARE", "") == (f"1/{shards}" if shards else ""), env.get("GXNB_GPU_SHARE")
 
 
 def test_wrong_token_does_not_reach_jupyterlab(session):

@@ -274,6 +274,38 @@ def test_gpu_variant_sees_the_gpu(image):
     assert int(out.stdout.strip().splitlines()[-1]) >= 1
 
 
+# Imports TensorFlow as a session does; says whether gxnb.gpu_share's limit ran on the import,
+# and the memory limit of each GPU TensorFlow sees (MiB; none on the cpu variant).
+SHARE_PROBE = (
+    "import json, tensorflow as tf\n"
+    "gpus = tf.config.list_physical_devices('GPU')\n"
+    "limits = [[c.memory_limit for c in tf.config.get_logical_device_configuration(g) or []] for g in gpus]\n"
+    "print(json.dumps({'limited_on_import': type(tf.__spec__.loader).__name__ == '_Limiting', 'limits': limits}))\n"
+)
+
+
+def test_a_session_given_a_share_of_a_gpu_has_tensorflow_limited_on_import(image):
+    shared = run_in_image(image, f"python - <<'EOF'\n{SHARE_PROBE}EOF", "-e", "GXNB_GPU_SHARE=1/4",
+                          "-e", "TF_CPP_MIN_LOG_LEVEL=2")  # fmt: skip
+    assert shared.returncode == 0, shared.stderr[-3000:]
+    assert json.loads(shared.stdout.strip().splitlines()[-1]) == {"limited_on_import": True, "limits": []}
+    assert "not limited" not in shared.stderr, shared.stderr[-3000:]
+    whole = run_in_image(image, f"python - <<'EOF'\n{SHARE_PROBE}EOF", "-e", "TF_CPP_MIN_LOG_LEVEL=2")
+    assert json.loads(whole.stdout.strip().splitlines()[-1])["limited_on_import"] is False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu_visible(), reason="no NVIDIA GPU and runtime on this host")
+def test_a_quarter_of_a_real_gpu_limits_tensorflow_to_a_quarter_of_its_memory(image):
+    out = docker("run", "--rm", "--gpus", "device=0", "-e", "GXNB_GPU_SHARE=1/4", image, "python", "-c",
+                 SHARE_PROBE + "import pynvml; pynvml.nvmlInit()\n"
+                 "print(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(0)).total // 2**20)\n",
+                 check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    *_, report, total = out.stdout.strip().splitlines()
+    assert json.loads(report) == {"limited_on_import": True, "limits": [[int(total) // 4]]}, (report, total)
+
+
 def exit_status_within(nb: RunningNotebook, timeout: float) -> int:
     """The container's exit status once it stops by itself (fails after timeout)."""
     try:

@@ -39,12 +39,14 @@ DESTINATION_OF = {
 }
 
 
-def render_tpv(tmp_path: pathlib.Path, gpu_count: int, gpu_role: str = "", handlers: int = 2) -> pathlib.Path:
+def render_tpv(tmp_path: pathlib.Path, gpu_count: int, gpu_role: str = "", handlers: int = 2,
+               shards_per_gpu: int = 0) -> pathlib.Path:
     """A Galaxy config folder as the galaxy role writes it: tpv/context.yml from its template, the
     static rule files copied, job_conf.yml rendered."""
-    config_dir = tmp_path / f"gpus{gpu_count}-handlers{handlers}"
+    config_dir = tmp_path / f"gpus{gpu_count}-shards{shards_per_gpu}-handlers{handlers}"
     (config_dir / "tpv").mkdir(parents=True)
     context = render_template(TPV_CONTEXT_TEMPLATE, ansible_managed="test", galaxy_gpu_count=gpu_count,
+                              galaxy_gpu_shards_per_gpu=shards_per_gpu,
                               galaxy_gpu_role=gpu_role, galaxy_admin_email="galaxy-admins@example.org",
                               galaxy_training_queue_limit_per_user=TRAINING_QUEUE_LIMIT_PER_USER,
                               galaxy_job_time_limit="12:00:00",

@@ -27,7 +27,8 @@ esac
 """
 
 
-def run_as_a_job(tmp_path: pathlib.Path, env: dict, toolkit: bool = False) -> tuple[subprocess.CompletedProcess, list]:
+def run_as_a_job(tmp_path: pathlib.Path, env: dict, toolkit: bool = False,
+                 shards_per_gpu: int = 0) -> tuple[subprocess.CompletedProcess, list]:
     """slurm-job-docker run as a job script runs it on a node (the slurm role's settings file), and
     the arguments docker create got."""
     bin_dir = tmp_path / "bin"
@@ -38,7 +39,8 @@ def run_as_a_job(tmp_path: pathlib.Path, env: dict, toolkit: bool = False) -> tu
         (bin_dir / "nvidia-container-runtime-hook").write_text("#!/bin/sh\n")
         (bin_dir / "nvidia-container-runtime-hook").chmod(0o755)
     settings = tmp_path / "slurm-job-docker.settings"
-    settings.write_text(f"SLURM_JOB_CONTAINER_LABEL=org.example.job\nSLURM_JOB_GPUS_DOCKER_ARGS={GPU_ARGS_HELPER}\n")
+    settings.write_text(f"SLURM_JOB_CONTAINER_LABEL=org.example.job\nSLURM_JOB_GPUS_DOCKER_ARGS={GPU_ARGS_HELPER}\n"
+                        f"SLURM_JOB_SHARDS_PER_GPU={shards_per_gpu}\n")
     record = tmp_path / "create.args"
     result = subprocess.run([WRAPPER, "run", "--rm", "--cpus", "2", IMAGE, "true"], capture_output=True, text=True,
                             env={"PATH": f"{bin_dir}:/usr/bin:/bin", "RECORD": str(record),
@@ -64,6 +66,20 @@ def test_a_gpu_container_gets_exactly_the_gpus_slurm_allocated(tmp_path):
     result, created = run_as_a_job(tmp_path / "plain", dict(gpu_job, SLURM_JOB_GPUS="1"))
     assert result.returncode == 0, result.stderr
     assert "CUDA_VISIBLE_DEVICES=1" in created and "--gpus" not in created, created
+
+
+def test_a_job_given_shards_gets_their_gpu_and_is_told_its_share(tmp_path):
+    # Slurm's environment for a job given one of the 4 shards of GPU 1 (gres/shard).
+    shard_job = {"SLURM_JOB_ID": "43", "GALAXY_GPU_ENABLED": "true", "SLURM_JOB_GPUS": "1", "SLURM_SHARDS_ON_NODE": "1"}
+    result, created = run_as_a_job(tmp_path / "shared", shard_job, toolkit=True, shards_per_gpu=4)
+    assert result.returncode == 0, result.stderr
+    assert created[created.index("--gpus") + 1] == "device=1", created
+    assert "GXNB_GPU_SHARE=1/4" in created, created
+    # A GPU given whole, as a GPU or as all its shards (a training where GPUs are shared): no share.
+    for whole in ("", "4"):
+        result, created = run_as_a_job(tmp_path / f"whole{whole}", dict(shard_job, SLURM_SHARDS_ON_NODE=whole),
+                                       shards_per_gpu=4)  # fmt: skip
+        assert result.returncode == 0 and not [a for a in created if a.startswith("GXNB_GPU_SHARE")], created
 
 
 def test_a_gpu_job_without_an_allocation_stops_saying_so(tmp_path):

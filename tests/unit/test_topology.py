@@ -52,6 +52,25 @@ def test_a_gpu_count_that_is_not_a_number_names_the_host():
         topology.gxnb_slurm_nodes([node("gpu01", "10.0.0.11", gpus="two")])
 
 
+def test_shared_gpus_are_offered_as_shards_bound_to_their_gpu():
+    nodes = [node("gpu01", "10.0.0.11", gpus=2), node("cpu01", "10.0.0.12")]
+    assert [n.get("Gres") for n in topology.gxnb_slurm_nodes(nodes, 4)] == ["gpu:2,shard:8", None]
+    assert topology.gxnb_slurm_gres(nodes, "4") == [
+        {"NodeName": "gpu01", "Name": "gpu", "File": "/dev/nvidia0"},
+        {"NodeName": "gpu01", "Name": "gpu", "File": "/dev/nvidia1"},
+        {"NodeName": "gpu01", "Name": "shard", "Count": 4, "File": "/dev/nvidia0"},
+        {"NodeName": "gpu01", "Name": "shard", "Count": 4, "File": "/dev/nvidia1"},
+    ]
+    # 0: whole GPUs only, as without the setting
+    assert topology.gxnb_slurm_gres(nodes, 0) == topology.gxnb_slurm_gres(nodes)
+
+
+@pytest.mark.parametrize("bad", ["half", -1, 65, None])
+def test_a_shard_count_that_is_not_0_to_64_is_refused(bad):
+    with pytest.raises(Exception, match="gxnb_gpu_shards_per_gpu is .*a whole number 0-64"):
+        topology.gxnb_slurm_gres([node("gpu01", "10.0.0.11", gpus=1)], bad)
+
+
 def test_nfs_clients_each_address_once_in_inventory_order():
     hosts = [node("galaxy2", "10.0.0.3"), node("gpu01", "10.0.0.11"), node("gpu01-alias", "10.0.0.11")]
     assert topology.gxnb_nfs_clients(hosts) == ["10.0.0.3", "10.0.0.11"]
@@ -69,13 +88,22 @@ def ansible_value(inventory: str, host: str, variable: str, *extra: str):
 
 
 def test_the_local_cluster_shape_through_the_playbooks_variables():
+    # The local inventory shares each GPU as 4 shards.
     nodes = ansible_value("inventory/local", "gxnb-local-head", "slurm_nodes")
     assert [(n["name"], n["NodeAddr"], n.get("Gres")) for n in nodes] == [
-        ("gxnb-local-node1", "172.30.0.11", "gpu:2"), ("gxnb-local-node2", "172.30.0.12", "gpu:2")]
+        ("gxnb-local-node1", "172.30.0.11", "gpu:2,shard:8"),
+        ("gxnb-local-node2", "172.30.0.12", "gpu:2,shard:8")]
     gres = ansible_value("inventory/local", "gxnb-local-head", "slurm_gres_config")
-    assert [(g["NodeName"], g["File"]) for g in gres] == [
-        ("gxnb-local-node1", "/dev/nvidia0"), ("gxnb-local-node1", "/dev/nvidia1"),
-        ("gxnb-local-node2", "/dev/nvidia0"), ("gxnb-local-node2", "/dev/nvidia1")]
+    assert [(g["NodeName"], g["Name"], g["File"]) for g in gres if g["NodeName"] == "gxnb-local-node1"] == [
+        ("gxnb-local-node1", "gpu", "/dev/nvidia0"), ("gxnb-local-node1", "gpu", "/dev/nvidia1"),
+        ("gxnb-local-node1", "shard", "/dev/nvidia0"), ("gxnb-local-node1", "shard", "/dev/nvidia1")]
+    assert [g["File"] for g in gres if g["NodeName"] == "gxnb-local-node2" and g["Name"] == "gpu"] == [
+        "/dev/nvidia0", "/dev/nvidia1"]
+
+
+def test_whole_gpus_only_where_the_inventory_does_not_share_them():
+    nodes = ansible_value("inventory/local", "gxnb-local-head", "slurm_nodes", "-e", "gxnb_gpu_shards_per_gpu=0")
+    assert [n["Gres"] for n in nodes] == ["gpu:2", "gpu:2"]
 
 
 def test_the_production_example_exports_galaxys_folder_to_every_job_node():

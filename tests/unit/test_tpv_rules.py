@@ -75,6 +75,18 @@ def test_a_gpu_job_asks_slurm_for_its_gpus_and_its_node_for_exactly_those(tmp_pa
     assert {"name": "GALAXY_GPU_ENABLED", "value": "false"} in cpu["env"], cpu["env"]
 
 
+def test_where_gpus_are_shared_a_session_asks_for_one_shard_and_a_training_for_all_of_a_gpus(tmp_path):
+    config_dir = render_tpv(tmp_path, gpu_count=2, shards_per_gpu=4)
+    # A training takes its GPU whole as all 4 of its shards (Slurm keeps a job's shards on one GPU).
+    for tool_id, gres in (("interactive_tool_ml_jupyter_notebook", "shard:1"), ("run_jupyter_job", "shard:4")):
+        out = dry_run(config_dir, tool_id)
+        picked = yaml.safe_load(out[out.index("!!python/object") :].split("\n", 1)[1])
+        assert picked["id"] == DESTINATION_OF[tool_id].format(kind="gpu"), out
+        assert picked["params"]["job_--gres"] == gres, picked["params"]
+        # The node's docker command then gives the container the shard's GPU and tells it its share.
+        assert {"name": "GALAXY_GPU_ENABLED", "value": "true"} in picked["env"], picked["env"]
+
+
 @pytest.mark.parametrize(
     ("tool_id", "gpu_count"),
     [

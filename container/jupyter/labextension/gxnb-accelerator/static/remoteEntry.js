@@ -52,7 +52,8 @@ var _JUPYTERLAB;
     if (!info.gpu) return 'CPU only';
     var devices = info.devices || [];
     var first = devices[0] || {};
-    var count = devices.length > 1 ? devices.length + ' GPUs: ' : 'GPU: ';
+    var count = devices.length > 1 ? devices.length + ' GPUs' : 'GPU';
+    count += (info.share ? ' (shared, ' + info.share + ')' : '') + ': ';
     var use = devices.map(function (d) { return d.utilization_percent; })
       .filter(function (p) { return typeof p === 'number'; });
     var used = devices.reduce(function (sum, d) { return sum + (d.memory_used_gib || 0); }, 0);

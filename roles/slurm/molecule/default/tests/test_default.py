@@ -1,4 +1,5 @@
-"""slurm: a controller and a job node with two (fake) GPUs; jobs run and get distinct GPUs."""
+"""slurm: a controller and a job node with two (fake) GPUs, each also two shards; jobs run and get
+distinct GPUs, shard jobs share a GPU, and no job gets a GPU whole while its shards are in use."""
 
 import base64
 import pathlib
@@ -35,13 +36,13 @@ def test_services_run(host):
 def test_node_is_idle_with_two_gpus(host):
     out = wait_for(host, NODE_INFO, lambda s: " idle " in s)
     name, state, gres = out.split()
-    assert (state, gres) == ("idle", "gpu:2"), out
+    assert (state, gres) == ("idle", "gpu:2,shard:4"), out
 
 
 def test_consumable_resources_are_tracked(host):
     config = host.check_output("scontrol show config")
     assert "select/cons_tres" in config
-    assert "GresTypes               = gpu" in config
+    assert "GresTypes               = gpu,shard" in config
 
 
 def test_a_submitted_job_runs(host):
@@ -71,6 +72,36 @@ def test_gpu_jobs_get_distinct_gpus_and_a_third_waits_for_one(host):
         wait_for(host, f"test -s /tmp/gpu-{third}.out && cat /tmp/gpu-{third}.out", lambda s: "gpus=" in s, 60)
     finally:
         host.run(f"scancel {first} {second} {third}")
+
+
+def test_shard_jobs_share_the_gpus_and_a_whole_gpu_waits_until_one_has_no_shard_in_use(host):
+    """Where GPUs are shared, a job takes a GPU whole by asking for all its shards (2 here): Slurm keeps a
+    job's shards on one GPU. (Asking --gres=gpu:1, Slurm 22.05 gives a GPU whose shards are partly in use.)"""
+    host.run("rm -f /tmp/shard-*.out")
+    shard = "sbatch --parsable --gres=shard:1 --cpus-per-task=1 -o /tmp/shard-%j.out --wrap '{}'"
+    hold = "echo gpu=$CUDA_VISIBLE_DEVICES; sleep 60"
+    shards = [host.check_output(shard.format(hold)).strip() for _ in range(4)]
+    whole = host.check_output("sbatch --parsable --gres=shard:2 --cpus-per-task=1 -o /tmp/shard-%j.out "
+                              "--wrap 'echo gpus=$SLURM_JOB_GPUS'").strip()
+    try:
+        # Four shards on two GPUs: all four run at once.
+        wait_for(host, f"squeue -h -j {','.join(shards)} -o %T", lambda s: s.split() == ["RUNNING"] * 4)
+        # Each shard job is given one GPU, two jobs each.
+        seen = [wait_for(host, f"cat /tmp/shard-{job}.out", lambda s: "gpu=" in s).strip() for job in shards]
+        assert sorted(seen) == ["gpu=0", "gpu=0", "gpu=1", "gpu=1"], seen
+        # Both GPUs have shards in use: the whole-GPU job waits.
+        reason = wait_for(host, f"squeue -h -j {whole} -o '%T %r'", lambda s: s.split() != ["PENDING", "None"])
+        assert reason.split() in (["PENDING", "Resources"], ["PENDING", "Priority"]), reason
+        # One of GPU 0's shards ends: a GPU partly in use is not given whole.
+        on_gpu0 = [job for job, gpu in zip(shards, seen, strict=True) if gpu == "gpu=0"]
+        host.run(f"scancel {on_gpu0[0]}")
+        time.sleep(15)
+        assert host.check_output(f"squeue -h -j {whole} -o %T") == "PENDING"
+        # The other ends too: the whole-GPU job gets that GPU.
+        host.run(f"scancel {on_gpu0[1]}")
+        wait_for(host, f"test -s /tmp/shard-{whole}.out && cat /tmp/shard-{whole}.out", lambda s: "gpus=0" in s, 60)
+    finally:
+        host.run(f"scancel {' '.join(shards)} {whole}")
 
 
 def test_the_gpu_hosts_slurm_check_passes_on_the_fake_gpus(host):
