@@ -6,9 +6,9 @@ max).
 
     .venv/bin/python tests/benchmarks/concurrent_sessions.py [-n 10] [--seconds 60]
 
-Needs the local deployment (make deploy-local). Its two job nodes hold 4 sessions at once (the
-notebook tool takes one of each node's two fake GPUs): more wait, queued, and are reported as
-such. Ten at once: deploy with GXNB_LOCAL_GPUS_PER_NODE=5 (five fake GPUs per node).
+Needs the local deployment (make deploy-local). Its two job nodes hold 8 sessions at once (a
+session takes a shard of a fake GPU and 2 of its node's 8 cores: the cores run out first): more
+wait, queued, and are reported as such.
 """
 
 from __future__ import annotations
