@@ -52,6 +52,13 @@ def jupyterlab_in_the_session_frame(driver):
     if not frames:
         return False
     driver.switch_to.frame(frames[0])
+    if "ERR_NETWORK_CHANGED" in driver.page_source:
+        # Chromium abandons a page when the machine's network interfaces change, as they do here
+        # whenever a test machine's Docker engine starts or removes a container: a person reloads
+        # (the frame loads its address again).
+        driver.switch_to.default_content()
+        driver.execute_script("arguments[0].src = arguments[0].src", frames[0])
+        return False
     text = driver.find_element(By.TAG_NAME, "body").text
     assert "Proxy target missing" not in text, "the session's frame shows gx-it-proxy's bare error, not a page"
     return bool(driver.find_elements(By.ID, "jp-main-dock-panel"))
