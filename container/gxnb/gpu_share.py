@@ -58,11 +58,6 @@ def memory_fraction() -> float | None:
     return float(part)
 
 
-def describe() -> str:
-    part = share()
-    return f"shared, {part}" if part is not None else ""
-
-
 def limit_torch(torch) -> None:
     fraction = memory_fraction()
     if fraction is None or not torch.cuda.is_available():

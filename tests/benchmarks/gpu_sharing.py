@@ -39,12 +39,8 @@ def session_size() -> tuple[int, int]:
 
 def gpus_of_running_jobs() -> list[tuple[str, str]]:
     """(node, GPU index) of every running job holding a GPU or shards."""
-    held = []
-    for job in local_cluster.slurm("squeue", "-h", "-t", "RUNNING", "-o", "%i").split():
-        detail = local_cluster.slurm("scontrol", "show", "job", "-d", job)
-        if "(IDX:" in detail:
-            held.append((detail.split(" Nodes=")[1].split()[0], detail.split("(IDX:")[1].split(")")[0]))
-    return held
+    jobs = local_cluster.slurm("squeue", "-h", "-t", "RUNNING", "-o", "%i").split()
+    return [gpu for gpu in map(local_cluster.allocated_gpu, jobs) if gpu is not None]
 
 
 def packed(gres: str, cores: int, mem_gb: int, count: int) -> tuple[int, int]:

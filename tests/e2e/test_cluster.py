@@ -47,14 +47,6 @@ def test_sinfo_shows_both_job_nodes_idle_with_two_gpus():
         assert gres.split("(")[0] == expected and gpus == 2, (name, gres)
 
 
-def allocated_gpu(slurm_job_id: str) -> tuple[str, str]:
-    """(node, GPU index) Slurm gave a running job (scontrol's GRES=gpu:1(IDX:N))."""
-    detail = local_cluster.slurm("scontrol", "show", "job", "-d", slurm_job_id)
-    node = detail.split(" Nodes=")[1].split()[0]
-    index = detail.split("(IDX:")[1].split(")")[0]
-    return node, index
-
-
 def test_four_gpu_trainings_get_four_distinct_gpus_and_a_fifth_waits(user):
     gi, admin = user
     history = gi.histories.create_history(name="four GPUs")
@@ -91,7 +83,7 @@ def four_run_on_distinct_gpus_and_the_fifth_waits(gi, admin, jobs: list[str], re
     assert states[pending[0]][1] == "Resources", states
     assert all(i.isdigit() for i in external.values()), external
 
-    gpus = {i: allocated_gpu(i) for i in running}
+    gpus = {i: local_cluster.allocated_gpu(i) for i in running}
     assert len(set(gpus.values())) == 4, gpus  # four distinct (node, GPU index) pairs
     assert {node for node, _ in gpus.values()} == set(local_cluster.job_nodes()), gpus
 
@@ -195,7 +187,7 @@ def test_a_training_never_lands_on_a_gpu_a_notebook_is_using(user):
     jobs = [gi.tools.run_tool(history["id"], TRAINING_TOOL_ID, {"select_file": {"src": "hda", "id": script}})
             ["jobs"][0]["id"] for _ in range(4)]  # fmt: skip
     try:
-        session_gpu = allocated_gpu(admin.jobs.show_job(session.job_id, full_details=True)["external_id"])
+        session_gpu = local_cluster.allocated_gpu(admin.jobs.show_job(session.job_id, full_details=True)["external_id"])
         deadline, states = time.monotonic() + 240, {}
         while time.monotonic() < deadline:
             external = [admin.jobs.show_job(job, full_details=True).get("external_id") for job in jobs]
@@ -208,7 +200,7 @@ def test_a_training_never_lands_on_a_gpu_a_notebook_is_using(user):
             pytest.fail(f"never 3 trainings running and 1 waiting beside a session: {states}")
         time.sleep(10)  # the waiting one stays waiting
         assert sorted(states_of(list(states)).values()) == ["PENDING", "RUNNING", "RUNNING", "RUNNING"]
-        gpus = {allocated_gpu(job) for job, state in states.items() if state == "RUNNING"}
+        gpus = {local_cluster.allocated_gpu(job) for job, state in states.items() if state == "RUNNING"}
         assert len(gpus) == 3 and session_gpu not in gpus, (session_gpu, gpus)
     finally:
         for job in [*jobs, session.job_id]:

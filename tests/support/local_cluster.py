@@ -47,6 +47,15 @@ def slurm(*command: str) -> str:
     return run(head(), *command)
 
 
+def allocated_gpu(slurm_job_id: str) -> tuple[str, str] | None:
+    """(node, GPU index) Slurm gave a running job, a GPU or shards of one (scontrol's
+    GRES=gpu:1(IDX:N), GRES=shard:1(IDX:N)); None for a job without one."""
+    detail = slurm("scontrol", "show", "job", "-d", slurm_job_id)
+    if "(IDX:" not in detail:
+        return None
+    return detail.split(" Nodes=")[1].split()[0], detail.split("(IDX:")[1].split(")")[0]
+
+
 def job_containers(host: str) -> dict[str, str]:
     """Containers on a job node's engine that carry a Slurm job id: container name -> job id."""
     label = facts()["job_container_label"]

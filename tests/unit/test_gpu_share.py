@@ -60,13 +60,19 @@ def frameworks(tmp_path):
     return tmp_path
 
 
+def python_in_the_image(code: str, frameworks, **env) -> subprocess.CompletedProcess:
+    """CODE in a Python whose gxnb is the repository's and whose frameworks are the stand-ins."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO / 'container'}:{frameworks}", **env})
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def session(frameworks, **env) -> tuple[dict, str]:
     """A Python process of a session: what the frameworks were asked, and its warnings."""
     code = (f"{STARTUP}\nimport json, torch, tensorflow\n"
             "print(json.dumps({'torch': torch.calls, 'tf': tensorflow.calls}))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO / 'container'}:{frameworks}", **env})
-    assert result.returncode == 0, result.stderr
+    result = python_in_the_image(code, frameworks, **env)
     return json.loads(result.stdout), result.stderr
 
 
@@ -99,10 +105,6 @@ def test_a_share_that_is_not_one_says_so_and_limits_nothing(frameworks):
 def test_the_status_bar_says_the_session_shares_its_gpu(frameworks, share, heading):
     """gxnb.accelerator (the status bar's server side and the session's log line)."""
     code = "import json; from gxnb import accelerator; print(json.dumps(accelerator.read()))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO / 'container'}:{frameworks}",
-                                 **({"GXNB_GPU_SHARE": share} if share else {})})  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    info = json.loads(result.stdout)
+    info = json.loads(python_in_the_image(code, frameworks, **({"GXNB_GPU_SHARE": share} if share else {})).stdout)
     assert info["summary"] == heading + "NVIDIA A100-SXM4-16GB, 16 GiB", info
     assert info["share"] == (share or ""), info
