@@ -22,6 +22,14 @@ gxnb_save_image_archive "$GXNB_FACT_IMAGE_REPOSITORY:$variant" "$image_archive"
 
 extra=(-e "gxnb_notebook_image_variant=$variant")
 scripts/start-local-cluster.sh
+# Job nodes made on demand: the helper that starts and stops their containers for Slurm (those
+# nodes only: the head may ask it for nothing else).
+if [ "$GXNB_FACT_NODE_DRIVER" = local ] && [ -n "$GXNB_FACT_NODES_ON_DEMAND" ]; then
+  head="$(awk '$4 == "head" {print $1; exit}' <<< "$GXNB_FACT_LOCAL_CONTAINERS")"
+  read -ra on_demand <<< "$GXNB_FACT_NODES_ON_DEMAND"
+  python3 scripts/local-nodes-helper.py start --socket-dir "$state/node-helper" --head "$head" \
+    "${on_demand[@]/#/--node=}"
+fi
 
 # Secrets are generated once each, kept out of the repository (git-ignored, 0600); one
 # added by a newer version of this script is appended to an existing file.

@@ -51,6 +51,10 @@ FACTS = {
     "slurmd_port": "gxnb_slurmd_port",
     # Each GPU's Slurm shards (0: GPUs are given whole only).
     "gpu_shards_per_gpu": "gxnb_gpu_shards_per_gpu",
+    # Job nodes made on demand: the driver (none: all on) and the nodes it makes.
+    "node_driver": "gxnb_node_driver",
+    "nodes_on_demand": "slurm_power_save_nodes | join(' ')",
+    "node_idle_minutes": "gxnb_node_idle_minutes",
     # The job nodes' range of published session ports, FROM-TO ('' : the nodes' own range).
     "session_ports": "(gxnb_session_ports['from'] ~ '-' ~ gxnb_session_ports['to']) if gxnb_session_ports else ''",
     # Local deployments: the containers' network.

@@ -24,6 +24,9 @@ HOST_CACHE="${GXNB_HOST_CACHE:-$GXNB_ROOT/.deploy-local/cache}"
 # Fake GPUs: character devices of the NVIDIA major number, made here once and handed to the
 # nodes with --device (so they survive a node's restart); no driver answers behind them.
 FAKE_GPUS="$GXNB_ROOT/.deploy-local/fake-gpus"
+# The node helper's socket (scripts/local-nodes-helper.py), in the head for gxnb-nodes' local
+# driver: the head starts and stops job nodes through it, never through the Docker socket.
+NODE_HELPER_DIR="$GXNB_ROOT/.deploy-local/node-helper"
 if [ -z "$SUBNET" ] || [ -z "$GXNB_FACT_LOCAL_CONTAINERS" ]; then
   echo "the inventory $GXNB_INVENTORY sets no gxnb_local_network / gxnb_local_containers" >&2
   exit 1
@@ -49,7 +52,7 @@ fi
 # The settings a container is made with; one that differs (another checkout's cache, an
 # address changed in the inventory) makes the container anew. Its volumes are kept.
 wanted_settings() {  # ADDRESS KIND GPUS
-  echo "address=$1 cache=$([ "$2" = node ] && echo "$HOST_CACHE") ports=$([ "$2" = head ] && echo "${PUBLIC_PORTS% }") image=$IMAGE$([ "$3" -gt 0 ] && echo " gpus=$3")"
+  echo "address=$1 cache=$([ "$2" = node ] && echo "$HOST_CACHE")$([ "$2" = head ] && echo " helper=$NODE_HELPER_DIR") ports=$([ "$2" = head ] && echo "${PUBLIC_PORTS% }") image=$IMAGE$([ "$3" -gt 0 ] && echo " gpus=$3")"
 }
 
 # Whether a running node sees this checkout's cache folder: a checkout deleted and cloned again
@@ -69,6 +72,8 @@ start_container() {  # NAME ADDRESS GPUS KIND
   settings="$(wanted_settings "$address" "$kind" "$gpus")"
   if [ "$kind" = head ]; then
     for port in $PUBLIC_PORTS; do args+=(-p "${BIND_ADDR}:${port}:${port}"); done
+    mkdir -p "$NODE_HELPER_DIR"
+    args+=(-v "$NODE_HELPER_DIR:/run/gxnb-local-nodes")
   else
     args+=(-v "${name}-docker:/var/lib/docker" -v "${HOST_CACHE}:/var/cache/gxnb-host:ro")
     mkdir -p "$FAKE_GPUS"

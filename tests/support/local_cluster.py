@@ -136,3 +136,48 @@ def restore_node(node: str, restart_policy: str, timeout: float = 240) -> None:
     docker("start", node)
     docker("update", "--restart", restart_policy, node)
     wait_for_node_state(node, {"idle", "mixed", "allocated"}, timeout)
+
+
+# Job nodes made on demand (Slurm's power saving, gxnb-nodes' local driver): sinfo's state of a
+# node that is off ends in ~, one being started in #, one being removed in %.
+POWERED_DOWN, POWERING_UP, POWERING_DOWN = "~", "#", "%"
+
+
+def nodes_on_demand() -> list[str]:
+    return str(facts().get("nodes_on_demand") or "").split() if facts().get("node_driver") != "none" else []
+
+
+def container_running(node: str) -> bool:
+    return docker("inspect", "-f", "{{.State.Running}}", node).strip() == "true"
+
+
+def power_up(node: str, timeout: float = 180) -> None:
+    """Start a node made on demand that Slurm has switched off (or is switching off), and wait until
+    it takes jobs; a node that is up is left alone."""
+    deadline = time.monotonic() + timeout
+    while (state := node_state(node))[-1:] in (POWERED_DOWN, POWERING_UP, POWERING_DOWN):
+        if state.startswith("down"):  # it did not start before: returned to service (off)
+            slurm("scontrol", "update", f"NodeName={node}", "State=RESUME")
+        elif state.endswith(POWERED_DOWN) and not state.startswith("drain"):
+            slurm("scontrol", "update", f"NodeName={node}", "State=POWER_UP")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{node} still '{state}' after {timeout} s of starting it")
+        time.sleep(2)
+
+
+def power_down(node: str, timeout: float = 120) -> None:
+    """Have Slurm switch a node made on demand off now (its SuspendProgram: the container stops; a
+    job still on it is lost)."""
+    if not node_state(node).endswith(POWERED_DOWN):
+        slurm("scontrol", "update", f"NodeName={node}", "State=POWER_DOWN")
+    deadline = time.monotonic() + timeout
+    while not (state := node_state(node)).endswith(POWERED_DOWN) or state.startswith("down"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{node} still '{state}' after {timeout} s of switching it off")
+        time.sleep(2)
+
+
+def all_nodes_up() -> None:
+    """Every job node made on demand started (tests that place jobs on given nodes need them)."""
+    for node in nodes_on_demand():
+        power_up(node)

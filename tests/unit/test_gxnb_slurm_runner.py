@@ -121,6 +121,57 @@ def test_a_failure_the_status_check_found_is_explained_without_asking_slurm_agai
     assert instance._slurm_ended_jobs == {}  # nothing kept once the job is failed
 
 
+def test_a_job_whose_node_is_being_started_waits_and_its_user_is_told_so_until_it_runs():
+    """squeue's CF (Slurm's power saving starts the job's node): Galaxy's own plugin raises on it."""
+    galaxys = runner.ScontrolStatus(SimpleNamespace(parse_status=lambda status, ids: {
+        line.split()[0]: {"PD": "queued", "R": "running"}[line.split()[1]] for line in status.splitlines()[1:]}))
+    instance = object.__new__(runner.SlurmShellJobRunner)
+    status = runner.ScontrolStatus(galaxys, instance._slurm_ended_jobs, instance._slurm_squeue_states)
+    squeue = "JOBID ST\n7 CF\n8 PD\n9 R\n"
+    assert status.parse_status(squeue, ["7", "8", "9"]) == {"7": "queued", "8": "queued", "9": "running"}
+
+    committed = []
+    output = SimpleNamespace(dataset=SimpleNamespace(info=None))
+    job = SimpleNamespace(id=70, info=None, output_datasets=[output])
+    session = SimpleNamespace(add=lambda item: None, commit=lambda: committed.append(job.info))
+    wrapper = SimpleNamespace(get_job=lambda: job, sa_session=session)
+    job_state = SimpleNamespace(job_id="7", job_wrapper=wrapper, job_destination=SimpleNamespace(params={}))
+    instance.watched = [job_state]
+    instance.parse_destination_params = lambda params: ({}, {})
+    shell = ScriptedShell({
+        "scontrol -o show job 7": "JobId=7 JobState=CONFIGURING NodeList=gxnb-local-node2\n",
+        "scontrol -o show node gxnb-local-node2": "NodeName=gxnb-local-node2 State=DOWN+POWERED_DOWN "
+                                                  "Reason=gxnb-nodes could not start it: no helper [slurm@T]\n"})
+    instance.get_cli_plugins = lambda shell_params, job_params: (shell, None)
+    instance.tell_who_waits_for_a_node()
+    instance.tell_who_waits_for_a_node()  # said once
+    assert committed == [output.dataset.info] and output.dataset.info.startswith(
+        "Waiting for the job node gxnb-local-node2 to start")
+    status.parse_status("JOBID ST\n7 PD\n", ["7"])  # the node did not come: Slurm requeued the job
+    instance.tell_who_waits_for_a_node()
+    assert output.dataset.info == ("The job node gxnb-local-node2 did not start (gxnb-nodes could not start it: "
+                                   "no helper [slurm@T]). The job waits for another node, or for this one to be "
+                                   "started again.")  # fmt: skip
+    status.parse_status("JOBID ST\n7 R\n", ["7"])  # a node took it
+    instance.tell_who_waits_for_a_node()
+    assert (job.info, output.dataset.info, len(committed)) == (None, None, 3)
+
+
+def test_a_job_whose_node_made_for_it_never_joined_fails_saying_so_with_the_nodes_reason(monkeypatch):
+    """Jobs are not requeued (--no-requeue): a node Slurm's power saving could not start ends the job."""
+    job_line = NODE_FAIL_LINE.replace("RunTime=00:01:13", "RunTime=00:00:00")
+    shell = ScriptedShell({
+        "scontrol -o show job 57": job_line + "\n",
+        "scontrol -o show node gxnb-local-node2": (
+            "NodeName=gxnb-local-node2 State=DOWN+POWERED_DOWN "
+            "Reason=gxnb-nodes could not start it: the local node helper does not answer [slurm@T]\n")})
+    state = failed_job(monkeypatch, shell)
+    assert state.fail_message == (
+        "The job node gxnb-local-node2 was to be started for this job but did not join the cluster (gxnb-nodes could "
+        "not start it: the local node helper does not answer [slurm@T]), so the job could not run. Run it again: "
+        "Slurm sends new jobs to the nodes that are up or can be started.")  # fmt: skip
+
+
 # Secrets, entry points and the working folder's limit: what the runner adds to keep users' job
 # containers away from what they must not reach (tests/e2e/test_session_takeover.py runs it for real).
 

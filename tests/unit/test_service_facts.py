@@ -16,6 +16,8 @@ def test_local_facts_come_from_the_inventory_and_the_shared_defaults():
     assert facts["image_variant"] == "cpu"  # inventory/local overrides nothing here: both say cpu
     bridge_gateway = facts["host_bridge"].split("/")[0]
     assert facts["registry"] == f"{bridge_gateway}:5000", "the local registry listens on the host bridge's gateway"
+    # The first job node stays on (gxnb_nodes_min: 1), the second is made on demand.
+    assert (facts["node_driver"], facts["nodes_on_demand"]) == ("local", "gxnb-local-node2")
 
 
 def test_the_local_containers_are_records_and_one_line_each_for_the_shell():
@@ -38,6 +40,7 @@ def test_production_facts_follow_that_inventory():
     facts = service_facts.load(REPO / "inventory" / "production")
     assert facts["image_repository"].startswith("registry.example.org/")
     assert facts["public_port"] == "443"
+    assert facts["node_driver"] == "none"
 
 
 def test_an_inventory_override_reaches_the_scripts(tmp_path):

@@ -67,10 +67,18 @@ def parse_scontrol(line: str) -> dict[str, str]:
     return fields
 
 
-def failure_message(job: dict[str, str]) -> str | None:
-    """What to tell the user for a job Slurm ended as it did; None where Galaxy's own words fit."""
+def failure_message(job: dict[str, str], node_reason: str = "") -> str | None:
+    """What to tell the user for a job Slurm ended as it did; None where Galaxy's own words fit.
+    node_reason: why Slurm took the job's node down, where the job never ran (a node made for it
+    that did not start)."""
     state = job.get("JobState", "")
     nodes = job.get("NodeList") or job.get("BatchHost") or "its node"
+    if state in ("NODE_FAIL", "BOOT_FAIL") and job.get("RunTime") == "00:00:00":
+        return (
+            f"The job node {nodes} was to be started for this job but did not join the cluster "
+            f"({node_reason or 'Slurm: ' + state}), so the job could not run. Run it again: Slurm sends new "
+            "jobs to the nodes that are up or can be started."
+        )
     if state in ("NODE_FAIL", "BOOT_FAIL"):
         return (
             f"The job node {nodes} stopped answering while this job ran (Slurm: {state}), so the job was lost. "
@@ -165,16 +173,56 @@ def readable_size(size: int) -> str:
     return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
 
 
-class ScontrolStatus:
-    """Galaxy's Slurm plugin, asking scontrol about a job that has left squeue's list."""
+# squeue's short states that Galaxy's Slurm plugin does not know (it raises KeyError on them):
+# CF is a job whose node is being started for it (Slurm's power saving), the others wait too.
+SQUEUE_WAITING = {"CF", "RD", "RF", "RH", "RQ", "SE"}
+SQUEUE_RUNNING = {"SI", "SO", "ST"}
 
-    def __init__(self, plugin, ended: dict[str, dict[str, str]] | None = None):
+
+def waiting_for_node_message(nodes: str) -> str:
+    return (f"Waiting for the job node {nodes} to start: it is made when a job needs it and joins the "
+            "cluster in a minute or a few.")  # fmt: skip
+
+
+def node_failed_message(nodes: str, reason: str) -> str:
+    return (f"The job node {nodes} did not start ({reason or 'no reason given'}). The job waits for another "
+            "node, or for this one to be started again.")  # fmt: skip
+
+
+def node_reason(scontrol_line: str) -> str:
+    """A node's Reason as `scontrol -o show node` prints it (the last field; it has spaces)."""
+    return scontrol_line.partition(" Reason=")[2].strip()
+
+
+class ScontrolStatus:
+    """Galaxy's Slurm plugin, asking scontrol about a job that has left squeue's list, and knowing
+    every state squeue shows."""
+
+    def __init__(self, plugin, ended: dict[str, dict[str, str]] | None = None,
+                 squeue_states: dict[str, str] | None = None):  # fmt: skip
         self._plugin = plugin
         # What scontrol said of each job it found failed, kept for the runner's failure message.
         self._ended = {} if ended is None else ended
+        # squeue's short state of each job at the last look (CF: its node is being started).
+        self._squeue_states = {} if squeue_states is None else squeue_states
 
     def __getattr__(self, name):
         return getattr(self._plugin, name)
+
+    def parse_status(self, status, job_ids):
+        lines = status.splitlines()
+        known, states = lines[:1], {}
+        for job_id in job_ids:
+            self._squeue_states.pop(job_id, None)
+        for line in lines[1:]:
+            job_id, _, state = line.strip().partition(" ")
+            if job_id in job_ids:
+                self._squeue_states[job_id] = state
+            if state not in SQUEUE_WAITING | SQUEUE_RUNNING:
+                known.append(line)
+            elif job_id in job_ids:
+                states[job_id] = job_states.QUEUED if state in SQUEUE_WAITING else job_states.RUNNING
+        return {**self._plugin.parse_status("\n".join(known), job_ids), **states}
 
     def parse_single_status(self, status, job_id, shell):
         if len(status.splitlines()) > 1:  # still in squeue's list, with its state
@@ -241,6 +289,10 @@ class SlurmShellJobRunner(ShellJobRunner):
 
     def check_watched_items(self) -> None:
         super().check_watched_items()
+        try:
+            self.tell_who_waits_for_a_node()
+        except Exception:
+            log.exception("telling the jobs that wait for a node failed; trying again")
         for job_state in self.watched:
             if not job_state.running:
                 continue
@@ -323,7 +375,48 @@ class SlurmShellJobRunner(ShellJobRunner):
 
     def get_cli_plugins(self, shell_params, job_params):
         shell, job_interface = super().get_cli_plugins(shell_params, job_params)
-        return shell, ScontrolStatus(job_interface, self._slurm_ended_jobs)
+        return shell, ScontrolStatus(job_interface, self._slurm_ended_jobs, self._slurm_squeue_states)
+
+    @property
+    def _slurm_squeue_states(self) -> dict[str, str]:
+        """squeue's short state of each watched Slurm job at the last look."""
+        return self.__dict__.setdefault("_squeue_states", {})
+
+    def tell_who_waits_for_a_node(self) -> None:
+        """Jobs whose node is being made for them (Slurm's power saving) say so in their info and their
+        outputs' (what the history shows), and say it when that node did not start, instead of a
+        silent queue; the words go once the job runs."""
+        for job_state in self.watched:
+            squeue_state = self._slurm_squeue_states.get(job_state.job_id)
+            told, node = getattr(job_state, "gxnb_node_note", ("", ""))
+            message = None
+            if squeue_state == "CF" and told != "starting":
+                node = self.slurm_answer(job_state, "job", str(job_state.job_id)).get("NodeList") or "for this job"
+                told, message = "starting", waiting_for_node_message(node)
+            elif squeue_state == "PD" and told == "starting":
+                line = self.slurm_answer(job_state, "node", node, parsed=False)
+                told, message = "failed", node_failed_message(node, node_reason(line))
+            elif squeue_state not in (None, "CF", "PD") and told:
+                told, message = "", ""
+            if message is None:
+                continue
+            job_state.gxnb_node_note = (told, node)
+            job = job_state.job_wrapper.get_job()
+            for output in job.output_datasets:
+                output.dataset.info = message or None
+            job.info = message or None
+            job_state.job_wrapper.sa_session.add(job)
+            job_state.job_wrapper.sa_session.commit()
+            log.info("(%s/%s) %s", job.id, job_state.job_id, message or "its node is up")
+
+    def slurm_answer(self, job_state, kind: str, name: str, parsed: bool = True):
+        """`scontrol -o show <kind> <name>` for a watched job's destination: a dict, or the line."""
+        shell_params, job_params = self.parse_destination_params(job_state.job_destination.params)
+        shell, _job_interface = self.get_cli_plugins(shell_params, job_params)
+        if parsed:
+            return scontrol_show(shell, kind, name)
+        result = shell.execute(f"scontrol -o show {kind} {shlex.quote(name)}")
+        return result.stdout.splitlines()[0] if result.returncode == 0 and result.stdout.strip() else ""
 
     @property
     def _slurm_ended_jobs(self) -> dict[str, dict[str, str]]:
@@ -343,12 +436,12 @@ class SlurmShellJobRunner(ShellJobRunner):
         super().mark_as_failed(job_state)
 
     def slurm_failure_message(self, job_state) -> str | None:
-        seen = self._slurm_ended_jobs.pop(str(job_state.job_id), None)
-        if seen is not None:  # the status check just asked scontrol
-            return failure_message(seen)
-        shell_params, job_params = self.parse_destination_params(job_state.job_destination.params)
-        shell, _job_interface = self.get_cli_plugins(shell_params, job_params)
-        result = shell.execute(f"scontrol -o show job {shlex.quote(str(job_state.job_id))}")
-        if result.returncode != 0 or not result.stdout.strip():
-            return None
-        return failure_message(parse_scontrol(result.stdout.splitlines()[0]))
+        job = self._slurm_ended_jobs.pop(str(job_state.job_id), None)
+        if job is None:  # else the status check just asked scontrol
+            job = self.slurm_answer(job_state, "job", str(job_state.job_id))
+            if not job:
+                return None
+        reason = ""
+        if job.get("JobState") in ("NODE_FAIL", "BOOT_FAIL") and job.get("RunTime") == "00:00:00":
+            reason = node_reason(self.slurm_answer(job_state, "node", job.get("NodeList", ""), parsed=False))
+        return failure_message(job, reason)

@@ -5,7 +5,7 @@ import base64
 import pathlib
 import time
 
-NODE_INFO = "sinfo -h -N -o '%N %t %G'"
+NODE_INFO = "sinfo -h -N -p gxnb -o '%N %t %G'"  # the node made on demand has a partition of its own
 # The GPU hosts' check (tests/gpu/verify_gpu_node.sh runs it): kept working here on fake GPUs.
 GRES_CHECK = pathlib.Path(__file__).resolve().parents[5] / "tests" / "gpu" / "slurm_gres_check.sh"
 GPU_ARGS_HELPER = pathlib.Path(__file__).resolve().parents[3] / "files" / "slurm-job-gpus-docker-args"
@@ -113,3 +113,45 @@ def test_the_gpu_hosts_slurm_check_passes_on_the_fake_gpus(host):
     out = host.run(f"GPU_DOCKER_ARGS_HELPER={helper} timeout 120 bash /var/tmp/{GRES_CHECK.name}")
     assert out.rc == 0 and out.stdout.startswith("PASS "), out.stdout + out.stderr
     assert "docker=-e CUDA_VISIBLE_DEVICES=" in out.stdout, out.stdout  # no NVIDIA toolkit on fake GPUs
+
+
+# Power saving: the node made on demand (ondemand1) has no helper to start it.
+
+
+def test_slurmctld_runs_gxnb_nodes_for_the_node_made_on_demand_and_keeps_the_others_on(host):
+    config = host.check_output("scontrol show config")
+    for line in ("ResumeProgram           = /usr/local/sbin/gxnb-nodes-resume",
+                 "SuspendProgram          = /usr/local/sbin/gxnb-nodes-suspend",
+                 "ResumeFailProgram       = /usr/local/sbin/gxnb-nodes-resume-fail",
+                 "SuspendTime             = 600 sec",
+                 f"SuspendExcNodes         = {host.backend.get_hostname().split('.')[0]}"):  # fmt: skip
+        assert line in config, line
+    settings = host.file("/etc/slurm/gxnb-nodes.json")
+    assert (settings.user, settings.group, settings.mode) == ("root", "slurm", 0o640)
+    # slurmctld's user runs it; it says what it reaches.
+    check = host.run("runuser -u slurm -- /usr/local/sbin/gxnb-nodes check")
+    assert check.rc == 2, check.stdout
+    assert "the local node helper at /run/gxnb-local-nodes/helper.sock does not answer" in check.stderr
+
+
+def test_a_node_that_cannot_be_started_is_marked_down_with_the_drivers_reason(host):
+    # Off first (its SuspendProgram fails too, without the helper; Slurm counts it off after
+    # SuspendTimeout), as Slurm leaves it after its idle time.
+    host.check_output("scontrol update NodeName=ondemand1 State=POWER_DOWN")
+    wait_for(host, "sinfo -h -n ondemand1 -o %T", lambda s: s.strip().endswith("~"), seconds=150)
+    job = host.check_output("runuser -u nobody -- sbatch -p ondemand --parsable --chdir=/tmp --wrap true -o /dev/null")
+    reason = wait_for(host, "sinfo -h -n ondemand1 -o '%T|%E'", lambda s: s.startswith("down"), seconds=60)
+    assert "gxnb-nodes could not start it: ondemand1: the local node helper" in reason, reason
+    log = host.file("/var/log/slurm/gxnb-nodes.log").content_string
+    assert "resume ondemand1: failed: ondemand1: the local node helper" in log, log
+    host.run(f"scancel {job}")
+
+
+def test_slurmd_reports_its_containers_start_as_its_boot(host):
+    """Nodes in containers share the host's kernel: a resumed node must report a boot after
+    slurmctld asked for it (slurm_slurmd_boot_time_is_container_start)."""
+    name = host.backend.get_hostname().split(".")[0]
+    boot = host.check_output(f"date -d \"$(scontrol show node {name} | grep -o 'BootTime=[^ ]*' | cut -d= -f2)\" +%s")
+    container_start = host.check_output("echo $(( $(date +%s) - $(cut -d. -f1 /proc/uptime) + "
+                                        "$(cut -d' ' -f22 /proc/1/stat) / $(getconf CLK_TCK) ))")  # fmt: skip
+    assert 0 <= int(boot) - int(container_start) <= 5, (boot, container_start)

@@ -1,0 +1,207 @@
+"""gxnb-nodes: Slurm's ResumeProgram, SuspendProgram and ResumeFailProgram for job nodes made
+on demand (Slurm's power saving), one program for every cloud with a driver per cloud.
+
+slurmctld runs it as its SlurmUser with a Slurm host list:
+
+    gxnb-nodes resume gxnb-node[2-4]      # make the nodes (jobs wait for them)
+    gxnb-nodes suspend gxnb-node3         # remove a node idle for SuspendTime
+    gxnb-nodes resume-fail gxnb-node4     # a node that did not join within ResumeTimeout
+    gxnb-nodes check                      # the settings and the driver's reach, for operators
+
+The settings file (/etc/slurm/gxnb-nodes.json, written by the slurm role) names the driver,
+its settings and the nodes it may make; it holds no secret: a driver's credentials come from
+the cloud's own mechanisms (an instance profile, an application credential in clouds.yaml).
+
+A driver is a class with resume(node) and suspend(node), each returning a line for the log;
+resume may return the node's new address too ({"message", "address"}), which slurmctld is
+told where the node's address is not known beforehand (State=CLOUD nodes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+from typing import Any
+
+SETTINGS_FILE = "/etc/slurm/gxnb-nodes.json"
+DRIVERS = ("local", "aws", "openstack")
+
+
+class DriverError(Exception):
+    """A node could not be made or removed; the message says why and names the node."""
+
+
+# Key names that hold a secret (aws_access_key_id, application_credential_secret, password, ...).
+CREDENTIAL_KEY = re.compile(r"access_key|secret|token|password|passwd|credential|private_key|api_key", re.IGNORECASE)
+
+
+def refuse_credentials(settings: dict[str, Any], where: str, credentials_from: str) -> None:
+    """A credential in the settings file would be readable by everyone who can read slurm's
+    configuration and land in backups; refuse it rather than pass it on."""
+    for key, value in settings.items():
+        if CREDENTIAL_KEY.search(str(key)):
+            raise DriverError(f"{where}: {key!r} looks like a credential; credentials never go in "
+                              f"the settings: {credentials_from}")  # fmt: skip
+        if isinstance(value, dict):
+            refuse_credentials(value, f"{where}.{key}", credentials_from)
+
+
+def user_data(node: str, settings: dict[str, Any]) -> str:
+    """What a cloud node's boot script needs to join the cluster (JSON); nothing secret."""
+    return json.dumps({"gxnb_node": node, "slurm_controller": settings["controller_address"],
+                       "cluster": settings["cluster_name"]})  # fmt: skip
+
+
+def expand_hostlist(hostlist: str) -> list[str]:
+    """Slurm's host list (node[1-3,5],other) as names, in Slurm's own order where scontrol is
+    there, else by the same rules (ranges with their zero padding, several lists by commas)."""
+    try:
+        result = subprocess.run(["scontrol", "show", "hostnames", hostlist], capture_output=True, text=True,
+                                timeout=30, check=False)  # fmt: skip
+        if result.returncode == 0 and result.stdout.strip():
+            return result.stdout.split()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    names: list[str] = []
+    for match in re.finditer(r"([^,\[]+)(?:\[([^\]]+)\])?([^,\[]*)", hostlist):
+        prefix, ranges, suffix = match.groups()
+        if not ranges:
+            names.append(prefix + suffix)
+            continue
+        for part in ranges.split(","):
+            low, _, high = part.partition("-")
+            for number in range(int(low), int(high or low) + 1):
+                names.append(f"{prefix}{number:0{len(low)}d}{suffix}")
+    return names
+
+
+def load_settings(path: str = SETTINGS_FILE) -> dict[str, Any]:
+    try:
+        with open(path) as settings_file:
+            settings = json.load(settings_file)
+    except (OSError, ValueError) as error:
+        raise DriverError(f"cannot read the settings {path}: {error}") from None
+    driver = settings.get("driver")
+    if driver not in DRIVERS:
+        raise DriverError(f"{path}: driver is {driver!r}; allowed: {', '.join(DRIVERS)}")
+    nodes = settings.get("nodes")
+    if isinstance(nodes, list):  # names only: no settings of their own
+        settings["nodes"] = nodes = {str(name): {} for name in nodes}
+    if not isinstance(nodes, dict) or not nodes:
+        raise DriverError(f"{path}: no nodes to make on demand (nodes: [names] or {{name: settings}})")
+    return settings
+
+
+def make_driver(settings: dict[str, Any]):
+    """The driver the settings name, from this package (gxnb_nodes.<driver>.Driver)."""
+    module = importlib.import_module(f"{__name__}.{settings['driver']}")
+    return module.Driver(settings.get(settings["driver"]) or {}, settings["nodes"])
+
+
+def scontrol_update(node: str, **fields: str) -> None:
+    """Tell slurmctld about a node (its address, or down with a reason); a failure is logged only."""
+    command = ["scontrol", "update", f"NodeName={node}"] + [f"{key}={value}" for key, value in fields.items()]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        log(f"scontrol update {node}: {error}")
+        return
+    if result.returncode != 0:
+        log(f"scontrol update {node}: {(result.stderr or result.stdout).strip()}")
+
+
+_log_file: str | None = None
+
+
+def log(line: str) -> None:
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    text = f"{stamp} gxnb-nodes[{os.getpid()}] {line}\n"
+    if _log_file:
+        try:
+            with open(_log_file, "a") as log_file:
+                log_file.write(text)
+        except OSError:
+            pass
+    if sys.stderr is not None:  # slurmctld runs its programs without one
+        sys.stderr.write(text)
+
+
+def run(action: str, nodes: list[str], settings: dict[str, Any], driver=None) -> int:
+    """Do the action on each node; 0 when all went well, 1 otherwise (each failure logged and,
+    for a node that could not be made, marked down with the reason so its jobs go elsewhere)."""
+    unknown = [node for node in nodes if node not in settings["nodes"]]
+    if unknown:
+        log(f"{action}: {', '.join(unknown)} not made on demand here (the settings name "
+            f"{', '.join(sorted(settings['nodes']))}); left alone")  # fmt: skip
+    nodes = [node for node in nodes if node in settings["nodes"]]
+    if driver is None:
+        try:
+            driver = make_driver(settings)
+        except (DriverError, ImportError) as error:  # bad settings, the cloud's SDK missing
+            log(f"{action}: the {settings['driver']} driver cannot start: {error}")
+            for node in nodes if action == "resume" else []:
+                scontrol_update(node, State="DOWN", Reason=f'"gxnb-nodes could not start it: {str(error)[:150]}"')
+            return 1
+    failed = bool(unknown)
+    for node in nodes:
+        try:
+            if action == "resume":
+                outcome = driver.resume(node)
+                if isinstance(outcome, dict):
+                    if outcome.get("address"):
+                        scontrol_update(node, NodeAddr=outcome["address"], NodeHostname=node)
+                    outcome = outcome.get("message", "")
+                log(f"resume {node}: {outcome}")
+            elif action == "suspend":
+                log(f"suspend {node}: {driver.suspend(node)}")
+            elif action == "resume-fail":
+                # ResumeTimeout passed: slurmctld marked it down and requeued its jobs. Remove
+                # what was made, so a later resume starts clean and nothing bills meanwhile.
+                log(f"resume-fail {node}: did not join Slurm in time; {driver.suspend(node)}")
+        except DriverError as error:
+            failed = True
+            log(f"{action} {node}: failed: {error}")
+            if action == "resume":
+                scontrol_update(node, State="DOWN", Reason=f'"gxnb-nodes could not start it: {str(error)[:150]}"')
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    global _log_file
+    argv = sys.argv[1:] if argv is None else argv
+    # slurmctld runs its programs with Slurm's variables only: scontrol needs a PATH.
+    os.environ.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    # slurmctld runs a program by its path alone: gxnb-nodes-resume is `gxnb-nodes resume`.
+    called_as = os.path.basename(sys.argv[0])
+    for action in ("resume-fail", "resume", "suspend"):
+        if called_as.endswith(f"gxnb-nodes-{action}"):
+            argv = [action, *argv]
+            break
+    parser = argparse.ArgumentParser(prog="gxnb-nodes", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["resume", "suspend", "resume-fail", "check"])
+    parser.add_argument("hostlist", nargs="?", default="", help="Slurm host list (node[1-3])")
+    parser.add_argument("--settings", default=os.environ.get("GXNB_NODES_SETTINGS", SETTINGS_FILE))
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.settings)
+    except DriverError as error:
+        log(str(error))
+        return 2
+    _log_file = settings.get("log_file")
+    if args.action == "check":
+        try:
+            print(f"driver {settings['driver']}: {make_driver(settings).check()}")
+        except (DriverError, ImportError) as error:
+            log(f"check: the {settings['driver']} driver: {error}")
+            return 2
+        print("nodes made on demand: " + ", ".join(sorted(settings["nodes"])))
+        return 0
+    if not args.hostlist:
+        parser.error(f"{args.action} needs a Slurm host list")
+    return run(args.action, expand_hostlist(args.hostlist), settings)

@@ -1,0 +1,136 @@
+"""gxnb-nodes' OpenStack driver: a job node is one Nova server named after the node, with the
+node's and the cluster's names in its metadata (gxnb_node, gxnb_cluster).
+
+Settings (the "openstack" section): cloud (the clouds.yaml entry, with an application
+credential), image, flavor, network, cluster_name and controller_address are required;
+metadata (added to each server) is optional. A node's own settings may set flavor. The
+credential is clouds.yaml's (/etc/openstack/clouds.yaml or slurmctld's user's), never these
+settings.
+
+The user data is JSON with the node's name, the controller's address and the cluster's name
+only: the node image's boot script fetches the munge key by the cloud's own means.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from . import DriverError, refuse_credentials, user_data
+
+REQUIRED = ("cloud", "image", "flavor", "network", "cluster_name", "controller_address")
+CREDENTIALS_FROM = (
+    "the driver uses the application credential of the 'cloud' entry in clouds.yaml "
+    "(/etc/openstack/clouds.yaml or ~/.config/openstack/clouds.yaml of slurmctld's user)"
+)
+
+
+class Driver:
+    # Bounded: slurmctld runs resume for a whole host list, one node after the other.
+    active_wait_s = 300
+    poll_s = 5
+
+    def __init__(self, settings: dict[str, Any], nodes: dict[str, dict[str, Any]], connection=None):
+        refuse_credentials(settings, "openstack settings", CREDENTIALS_FROM)
+        for node, node_settings in nodes.items():
+            refuse_credentials(node_settings or {}, f"node {node}", CREDENTIALS_FROM)
+        missing = [key for key in REQUIRED if not settings.get(key)]
+        if missing:
+            raise DriverError(f"openstack settings lack {', '.join(missing)} (required: {', '.join(REQUIRED)})")
+        if not isinstance(settings.get("metadata") or {}, dict):
+            raise DriverError("openstack settings: metadata must be a mapping of key to value")
+        self.settings = settings
+        self.nodes = nodes
+        self.cluster = str(settings["cluster_name"])
+        self.connection = connection or self.connect(settings["cloud"])
+
+    @staticmethod
+    def connect(cloud: str):
+        try:
+            import openstack  # only where this driver is used: the others do without openstacksdk
+            from openstack import exceptions
+        except ImportError:
+            raise DriverError("the openstack driver needs openstacksdk (python3-openstacksdk)") from None
+        try:
+            return openstack.connect(cloud=cloud)
+        except exceptions.SDKException as error:
+            raise DriverError(f"cloud {cloud!r}: {error}; {CREDENTIALS_FROM}") from None
+
+    def metadata(self, node: str) -> dict[str, str]:
+        # The driver's own keys win: they are how suspend and resume find the node's server.
+        metadata = {str(key): str(value) for key, value in (self.settings.get("metadata") or {}).items()}
+        metadata.update({"gxnb_node": node, "gxnb_cluster": self.cluster})
+        return metadata
+
+    def servers(self, node: str | None = None) -> list:
+        """This cluster's servers (of one node where given); Nova filters names by regex."""
+        query = {"name": f"^{re.escape(node)}$"} if node else {}
+        return [server for server in self.connection.compute.servers(**query)
+                if (server.metadata or {}).get("gxnb_cluster") == self.cluster
+                and (node is None or (server.metadata or {}).get("gxnb_node") == node)]  # fmt: skip
+
+    def check(self) -> str:
+        try:
+            image, flavor, network = self.find(self.settings["flavor"])
+            count = len(self.servers())
+        except Exception as error:  # openstacksdk's and keystoneauth's classes, which vary by version
+            raise DriverError(f"cannot reach cloud {self.settings['cloud']!r}: {error}") from None
+        return (f"OpenStack cloud {self.settings['cloud']}: image {image.name}, flavor {flavor.name}, "
+                f"network {network.name}; {count} server(s) of cluster {self.cluster}")  # fmt: skip
+
+    def find(self, flavor: str):
+        """The image, flavor and network by name or ID; a missing one is an error."""
+        compute = self.connection.compute
+        return (self.connection.image.find_image(self.settings["image"], ignore_missing=False),
+                compute.find_flavor(flavor, ignore_missing=False),
+                self.connection.network.find_network(self.settings["network"], ignore_missing=False))  # fmt: skip
+
+    def resume(self, node: str) -> dict[str, str]:
+        flavor_name = (self.nodes.get(node) or {}).get("flavor") or self.settings["flavor"]
+        try:
+            image, flavor, network = self.find(flavor_name)
+            servers = self.servers(node)
+            for failed in (server for server in servers if server.status == "ERROR"):
+                self.connection.compute.delete_server(failed, ignore_missing=True)  # made anew below
+            existing = [server for server in servers if server.status != "ERROR"]
+            if existing:
+                server, verb = existing[0], "reused"
+            else:
+                server = self.connection.compute.create_server(
+                    name=node,
+                    image_id=image.id,
+                    flavor_id=flavor.id,
+                    networks=[{"uuid": network.id}],
+                    metadata=self.metadata(node),
+                    user_data=base64.b64encode(user_data(node, self.settings).encode()).decode(),
+                )
+                verb = "created"
+            server = self.connection.compute.wait_for_server(
+                server, status="ACTIVE", failures=["ERROR"], interval=self.poll_s, wait=self.active_wait_s
+            )
+        except Exception as error:  # openstacksdk's and keystoneauth's classes, which vary by version
+            raise DriverError(f"{node}: OpenStack failed: {type(error).__name__}: {error}") from None
+        address = fixed_address(server, network.name)
+        if not address:
+            raise DriverError(f"{node}: server {server.id} is ACTIVE but has no fixed address on {network.name}")
+        return {"message": f"{verb} server {server.id} ({flavor.name}), address {address}", "address": address}
+
+    def suspend(self, node: str) -> str:
+        try:
+            servers = self.servers(node)
+            for server in servers:
+                self.connection.compute.delete_server(server, ignore_missing=True)
+        except Exception as error:  # openstacksdk's and keystoneauth's classes, which vary by version
+            raise DriverError(f"{node}: OpenStack failed to delete its server: {error}") from None
+        if not servers:
+            return f"no server of {node} in cluster {self.cluster}; nothing to remove"
+        return f"deleting server {', '.join(server.id for server in servers)}"
+
+
+def fixed_address(server, network_name: str) -> str | None:
+    """The server's first fixed (not floating) address on that network; Nova keys by network name."""
+    for entry in (server.addresses or {}).get(network_name, []):
+        if entry.get("OS-EXT-IPS:type", "fixed") == "fixed":
+            return entry["addr"]
+    return None
