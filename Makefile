@@ -6,6 +6,7 @@ SHELL := /bin/bash
 
 help:
 	@echo "make deploy-local   deploy the whole service on this machine"
+	@echo "make destroy-local  remove it (keeps .deploy-local/secrets.yml; GXNB_DESTROY_ALL=1: that too)"
 	@echo "make test           run all tests (deploys locally first)"
 	@echo "make lint           linters only"
 	@echo "make rollout TAG=1.0.1-cpu [IMAGE=gxnb/jupyterlab-ai:cpu]   roll a notebook image out (local)"
@@ -13,6 +14,9 @@ help:
 
 deploy-local:
 	scripts/deploy-local.sh
+
+destroy-local:
+	scripts/destroy-local.sh
 
 test:
 	scripts/run-tests.sh
@@ -27,4 +31,4 @@ lint:
 	GXNB_EXTRAS=deploy,test scripts/host-setup.sh
 	.venv/bin/python -m pytest -q tests/lint
 
-.PHONY: help deploy-local test lint rollout rollback
+.PHONY: help deploy-local destroy-local test lint rollout rollback

@@ -8,7 +8,8 @@ state="$GXNB_ROOT/.deploy-local"
 mkdir -p "$state/cache"
 chmod 700 "$state"
 
-GXNB_EXTRAS="${GXNB_EXTRAS:-deploy}" scripts/host-setup.sh
+# With the benchmarks' few packages: they run right after a deploy (docs/benchmarks.md).
+GXNB_EXTRAS="${GXNB_EXTRAS:-deploy,bench}" scripts/host-setup.sh
 gxnb_load_facts
 scripts/start-docker-engine.sh
 

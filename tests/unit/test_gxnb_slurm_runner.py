@@ -74,7 +74,8 @@ def failed_job(monkeypatch, shell: FakeShell, fail_message=None, runner_instance
 def test_galaxy_fails_the_job_with_slurms_reason(monkeypatch):
     shell = FakeShell(NODE_FAIL_LINE + "\n")
     state = failed_job(monkeypatch, shell)
-    assert shell.commands == ["scontrol -o show job 57"]
+    # The job, then its node: one that was up (not one power saving could not start).
+    assert shell.commands == ["scontrol -o show job 57", "scontrol -o show node gxnb-local-node2"]
     assert state.fail_message.startswith("The job node gxnb-local-node2 stopped answering")
 
 
@@ -116,7 +117,7 @@ def test_a_failure_the_status_check_found_is_explained_without_asking_slurm_agai
     status = runner.ScontrolStatus(SimpleNamespace(), instance._slurm_ended_jobs)
     assert status.parse_single_status("JOBID ST\n", "57", shell) == "error"
     state = failed_job(monkeypatch, shell, runner_instance=instance)
-    assert shell.commands == ["scontrol -o show job 57"]  # once, by the status check
+    assert shell.commands.count("scontrol -o show job 57") == 1  # once, by the status check
     assert state.fail_message.startswith("The job node gxnb-local-node2 stopped answering")
     assert instance._slurm_ended_jobs == {}  # nothing kept once the job is failed
 
@@ -159,7 +160,7 @@ def test_a_job_whose_node_is_being_started_waits_and_its_user_is_told_so_until_i
 
 def test_a_job_whose_node_made_for_it_never_joined_fails_saying_so_with_the_nodes_reason(monkeypatch):
     """Jobs are not requeued (--no-requeue): a node Slurm's power saving could not start ends the job."""
-    job_line = NODE_FAIL_LINE.replace("RunTime=00:01:13", "RunTime=00:00:00")
+    job_line = NODE_FAIL_LINE.replace("RunTime=00:01:13", "RunTime=00:00:01")  # counted from its allocation
     shell = ScriptedShell({
         "scontrol -o show job 57": job_line + "\n",
         "scontrol -o show node gxnb-local-node2": (

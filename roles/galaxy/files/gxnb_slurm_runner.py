@@ -69,11 +69,11 @@ def parse_scontrol(line: str) -> dict[str, str]:
 
 def failure_message(job: dict[str, str], node_reason: str = "") -> str | None:
     """What to tell the user for a job Slurm ended as it did; None where Galaxy's own words fit.
-    node_reason: why Slurm took the job's node down, where the job never ran (a node made for it
-    that did not start)."""
+    node_reason: why Slurm took the job's node down where that node was being made for the job
+    and did not start (node_not_started)."""
     state = job.get("JobState", "")
     nodes = job.get("NodeList") or job.get("BatchHost") or "its node"
-    if state in ("NODE_FAIL", "BOOT_FAIL") and job.get("RunTime") == "00:00:00":
+    if state in ("NODE_FAIL", "BOOT_FAIL") and node_reason:
         return (
             f"The job node {nodes} was to be started for this job but did not join the cluster "
             f"({node_reason or 'Slurm: ' + state}), so the job could not run. Run it again: Slurm sends new "
@@ -192,6 +192,14 @@ def node_failed_message(nodes: str, reason: str) -> str:
 def node_reason(scontrol_line: str) -> str:
     """A node's Reason as `scontrol -o show node` prints it (the last field; it has spaces)."""
     return scontrol_line.partition(" Reason=")[2].strip()
+
+
+def node_not_started(scontrol_line: str) -> bool:
+    """Whether `scontrol -o show node` shows a node that Slurm's power saving could not start (its
+    jobs never ran there: a job's RunTime counts from its allocation, not from its start)."""
+    state = parse_scontrol(scontrol_line).get("State", "")
+    reason = node_reason(scontrol_line)
+    return "POWER" in state or reason.startswith(("gxnb-nodes could not start it", "ResumeTimeout"))
 
 
 class ScontrolStatus:
@@ -442,6 +450,8 @@ class SlurmShellJobRunner(ShellJobRunner):
             if not job:
                 return None
         reason = ""
-        if job.get("JobState") in ("NODE_FAIL", "BOOT_FAIL") and job.get("RunTime") == "00:00:00":
-            reason = node_reason(self.slurm_answer(job_state, "node", job.get("NodeList", ""), parsed=False))
+        if job.get("JobState") in ("NODE_FAIL", "BOOT_FAIL"):
+            line = self.slurm_answer(job_state, "node", job.get("NodeList", ""), parsed=False)
+            if node_not_started(line):
+                reason = node_reason(line) or "it did not start"
         return failure_message(job, reason)
