@@ -53,4 +53,4 @@ if [ -d "$state" ]; then
     rm -rf "$entry"
   done
 fi
-echo "local deployment removed$([ ${#keep[@]} -gt 0 ] && echo "; kept .deploy-local/{${keep[*]// /,}}")"
+echo "local deployment removed$([ ${#keep[@]} -gt 0 ] && echo "; kept .deploy-local/{$(IFS=,; echo "${keep[*]}")}")"
