@@ -172,8 +172,7 @@ def live(rounds: int) -> None:
             stack.enter_context(local_cluster.drained(other))
         for round_number in range(1, rounds + 1):
             for label in figures:
-                galaxy_it.wait_for(lambda: not local_cluster.slurm("squeue", "-h", "-w", on_demand, "-o", "%i").strip(),
-                                   f"no job left on {on_demand}", timeout=300)  # fmt: skip
+                local_cluster.wait_until_no_job_on(on_demand, timeout=300)
                 if label.startswith("node off"):
                     local_cluster.power_down(on_demand, timeout=180)
                 else:

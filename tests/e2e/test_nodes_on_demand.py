@@ -30,11 +30,6 @@ pytestmark = [
 HELPER_DIR = REPO / ".deploy-local" / "node-helper"
 
 
-def no_job_on(node: str) -> None:
-    galaxy_it.wait_for(lambda: not local_cluster.slurm("squeue", "-h", "-w", node, "-o", "%i").strip(),
-                       f"no job left on {node}", timeout=180)  # fmt: skip
-
-
 @pytest.fixture
 def node():
     """The on-demand node, switched off by Slurm, with every other job node drained."""
@@ -43,7 +38,7 @@ def node():
         for other in local_cluster.job_nodes():
             if other != on_demand:
                 stack.enter_context(local_cluster.drained(other))
-        no_job_on(on_demand)  # switched off with a job on it, the job would be lost
+        local_cluster.wait_until_no_job_on(on_demand)  # switched off with a job on it, the job would be lost
         local_cluster.power_down(on_demand)
         assert not local_cluster.container_running(on_demand), f"{on_demand}: Slurm switched it off, its container runs"
         yield on_demand
@@ -76,7 +71,7 @@ def test_an_idle_node_is_switched_off_after_its_idle_time_and_its_container_stop
     local_cluster.power_up(on_demand)
     # Idle: no job on it (sinfo may still say "mixed" for a while after a shard job on a node that
     # was started for it: Slurm 22.05's GRES accounting; slurmctld counts it idle).
-    no_job_on(on_demand)
+    local_cluster.wait_until_no_job_on(on_demand)
     with idle_time_on_the_controller(60) as configured_s:
         assert configured_s == int(local_cluster.facts()["node_idle_minutes"]) * 60, configured_s
         begun = time.monotonic()

@@ -177,6 +177,15 @@ def power_down(node: str, timeout: float = 120) -> None:
         time.sleep(2)
 
 
+def wait_until_no_job_on(node: str, timeout: float = 180) -> None:
+    """Until Slurm has no job on the node (switched off with a job on it, the job would be lost)."""
+    deadline = time.monotonic() + timeout
+    while slurm("squeue", "-h", "-w", node, "-o", "%i").strip():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"jobs still on {node} after {timeout} s")
+        time.sleep(0.5)
+
+
 def all_nodes_up() -> None:
     """Every job node made on demand started (tests that place jobs on given nodes need them)."""
     for node in nodes_on_demand():

@@ -357,12 +357,10 @@ class SlurmShellJobRunner(ShellJobRunner):
 
     def slurm_node_address(self, job_state) -> str | None:
         """The address slurmctld reaches the job's node at (its NodeAddr), while the job runs."""
-        shell_params, job_params = self.parse_destination_params(job_state.job_destination.params)
-        shell, _job_interface = self.get_cli_plugins(shell_params, job_params)
-        node = scontrol_show(shell, "job", str(job_state.job_id)).get("BatchHost")
+        node = self.slurm_answer(job_state, "job", str(job_state.job_id)).get("BatchHost")
         if not node or node == "(null)":
             return None
-        return scontrol_show(shell, "node", node).get("NodeAddr") or None
+        return self.slurm_answer(job_state, "node", node).get("NodeAddr") or None
 
     def check_working_folder_size(self, job_state) -> None:
         """Stop a job whose working folder outgrew gxnb_output_limit_bytes, and say why."""

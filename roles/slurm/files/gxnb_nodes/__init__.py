@@ -52,6 +52,17 @@ def refuse_credentials(settings: dict[str, Any], where: str, credentials_from: s
             refuse_credentials(value, f"{where}.{key}", credentials_from)
 
 
+def check_cloud_settings(driver: str, settings: dict[str, Any], nodes: dict[str, Any], required: tuple[str, ...],
+                         credentials_from: str) -> None:  # fmt: skip
+    """A cloud driver's settings and its nodes' hold no credential and every required setting."""
+    refuse_credentials(settings, f"{driver} settings", credentials_from)
+    for node, node_settings in nodes.items():
+        refuse_credentials(node_settings or {}, f"node {node}", credentials_from)
+    missing = [key for key in required if not settings.get(key)]
+    if missing:
+        raise DriverError(f"{driver} settings lack {', '.join(missing)} (required: {', '.join(required)})")
+
+
 def user_data(node: str, settings: dict[str, Any]) -> str:
     """What a cloud node's boot script needs to join the cluster (JSON); nothing secret."""
     return json.dumps({"gxnb_node": node, "slurm_controller": settings["controller_address"],

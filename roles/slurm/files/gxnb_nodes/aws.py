@@ -21,7 +21,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from . import DriverError, refuse_credentials, user_data
+from . import DriverError, check_cloud_settings, user_data
 
 REQUIRED = ("region", "launch_template", "cluster_name", "controller_address")
 LIVE_STATES = ["pending", "running"]
@@ -46,12 +46,7 @@ class Driver:
     poll_s = 2.0
 
     def __init__(self, settings: dict[str, Any], nodes: dict[str, dict[str, Any]]):
-        refuse_credentials(settings, "aws settings", CREDENTIALS_FROM)
-        for node, node_settings in nodes.items():
-            refuse_credentials(node_settings or {}, f"node {node}", CREDENTIALS_FROM)
-        missing = [key for key in REQUIRED if not settings.get(key)]
-        if missing:
-            raise DriverError(f"aws settings lack {', '.join(missing)} (required: {', '.join(REQUIRED)})")
+        check_cloud_settings("aws", settings, nodes, REQUIRED, CREDENTIALS_FROM)
         if not isinstance(settings.get("tags") or {}, dict):
             raise DriverError("aws settings: tags must be a mapping of tag name to value")
         self.settings = settings

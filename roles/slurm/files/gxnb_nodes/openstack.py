@@ -17,7 +17,7 @@ import base64
 import re
 from typing import Any
 
-from . import DriverError, refuse_credentials, user_data
+from . import DriverError, check_cloud_settings, user_data
 
 REQUIRED = ("cloud", "image", "flavor", "network", "cluster_name", "controller_address")
 CREDENTIALS_FROM = (
@@ -32,12 +32,7 @@ class Driver:
     poll_s = 5
 
     def __init__(self, settings: dict[str, Any], nodes: dict[str, dict[str, Any]], connection=None):
-        refuse_credentials(settings, "openstack settings", CREDENTIALS_FROM)
-        for node, node_settings in nodes.items():
-            refuse_credentials(node_settings or {}, f"node {node}", CREDENTIALS_FROM)
-        missing = [key for key in REQUIRED if not settings.get(key)]
-        if missing:
-            raise DriverError(f"openstack settings lack {', '.join(missing)} (required: {', '.join(REQUIRED)})")
+        check_cloud_settings("openstack", settings, nodes, REQUIRED, CREDENTIALS_FROM)
         if not isinstance(settings.get("metadata") or {}, dict):
             raise DriverError("openstack settings: metadata must be a mapping of key to value")
         self.settings = settings
