@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -88,21 +89,38 @@ def test_an_idle_node_is_switched_off_after_its_idle_time_and_its_container_stop
 
 
 def test_a_notebook_launch_starts_the_node_and_its_user_is_told_while_it_starts(node):
+    """...and a start slurmctld lost is started again: slurmctld killed (with its programs) while
+    the node's start hangs in the node helper, as a cloud call can, and the start lost with it (the
+    frozen helper is replaced). Slurm alone keeps such a node "being started" with nothing starting
+    it (measured: for good); slurmctld's next start runs gxnb-nodes resume-pending."""
     gi = galaxy_it.new_user()
     endpoints = galaxy_it.load_endpoints()
+    head = local_cluster.head()
     begun = time.monotonic()
-    gi, history_id, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], gi.key)
-    try:
-        told = galaxy_it.wait_for(lambda: "to start" in (said := history_message(gi, job_id)) and said,
-                                  "the history telling the user the node is being started", timeout=90)  # fmt: skip
-        assert f"Waiting for the job node {node} to start" in told, told
-        assert gi.jobs.show_job(job_id)["state"] == "queued"
-        # slurmctld restarted while the node starts: the job and the node's start go on.
-        local_cluster.run(local_cluster.head(), "systemctl", "restart", "slurmctld")
+    with contextlib.ExitStack() as cleanup:
+        with node_helper_frozen():
+            gi, history_id, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], gi.key)
+            cleanup.callback(gi.jobs.cancel_job, job_id)
+            told = galaxy_it.wait_for(lambda: "to start" in (said := history_message(gi, job_id)) and said,
+                                      "the history telling the user the node is being started", timeout=90)  # fmt: skip
+            assert f"Waiting for the job node {node} to start" in told, told
+            assert gi.jobs.show_job(job_id)["state"] == "queued"
+            galaxy_it.wait_for(lambda: "gxnb-nodes-resume" in local_cluster.run(head, "ps", "-eo", "args"),
+                               "slurmctld's program starting the node", timeout=60)  # fmt: skip
+            assert local_cluster.node_state(node).endswith(local_cluster.POWERING_UP), local_cluster.node_state(node)
+            local_cluster.run(head, "systemctl", "kill", "--signal=SIGKILL", "slurmctld")
+            galaxy_it.wait_for(lambda: "gxnb-nodes-resume" not in local_cluster.run(head, "ps", "-eo", "args"),
+                               "slurmctld and its program gone", timeout=30)  # fmt: skip
+        assert not local_cluster.container_running(node)
+        local_cluster.run(head, "systemctl", "start", "slurmctld")
+        galaxy_it.wait_for(lambda: f"resume-pending: slurmctld (re)started while starting {node}" in
+                           local_cluster.run(head, "cat", "/var/log/slurm/gxnb-nodes.log"),
+                           "gxnb-nodes resume-pending starting the node again", timeout=60)  # fmt: skip
         entry_point = galaxy_it.wait_for_entry_point(gi, job_id, timeout=240)
         session = galaxy_it.NotebookSession(gi, endpoints["galaxy_url"], history_id, job_id, entry_point)
         galaxy_it.wait_for_http_200(session.url + "api/status", timeout=120, session=session.http)
-        print(f"launch -> JupyterLab answering with the node started for it: {time.monotonic() - begun:.1f} s")
+        print(f"launch -> JupyterLab answering, its node's start lost once and started again: "
+              f"{time.monotonic() - begun:.1f} s")  # fmt: skip
         assert local_cluster.container_running(node)
         admin = galaxy_it.admin_instance()
         assert local_cluster.node_of(admin, job_id) == node
@@ -113,8 +131,6 @@ def test_a_notebook_launch_starts_the_node_and_its_user_is_told_while_it_starts(
         published = int(local_cluster.run(node, "docker", "port", container).split(":")[-1].split()[0])
         low, high = map(int, local_cluster.facts()["session_ports"].split("-"))
         assert low <= published <= high, (container, published, low, high)
-    finally:
-        gi.jobs.cancel_job(job_id)
 
 
 def test_a_training_submitted_while_no_node_runs_completes(node):
@@ -128,18 +144,38 @@ def test_a_training_submitted_while_no_node_runs_completes(node):
     assert local_cluster.container_running(node)
 
 
+HELPER = ["python3", str(REPO / "scripts/local-nodes-helper.py")]
+
+
+def start_node_helper() -> None:
+    settings = json.loads((HELPER_DIR / "helper.settings").read_text())
+    subprocess.run([*HELPER, "start", "--socket-dir", str(HELPER_DIR), "--head", settings["head"],
+                    *[f"--node={n}" for n in settings["nodes"]]], check=True, timeout=60)  # fmt: skip
+
+
 @contextlib.contextmanager
 def node_helper_stopped():
     """The local node helper away (as a cloud API that does not answer), started again after."""
-    settings = json.loads((HELPER_DIR / "helper.settings").read_text())
-    helper = ["python3", str(REPO / "scripts/local-nodes-helper.py")]
-    subprocess.run([*helper, "stop", "--socket-dir", str(HELPER_DIR)], check=True, timeout=30)
+    subprocess.run([*HELPER, "stop", "--socket-dir", str(HELPER_DIR)], check=True, timeout=30)
     galaxy_it.wait_for(lambda: not (HELPER_DIR / "helper.sock").exists(), "the helper's socket gone", timeout=10)
     try:
         yield
     finally:
-        subprocess.run([*helper, "start", "--socket-dir", str(HELPER_DIR), "--head", settings["head"],
-                        *[f"--node={n}" for n in settings["nodes"]]], check=True, timeout=60)  # fmt: skip
+        start_node_helper()
+
+
+@contextlib.contextmanager
+def node_helper_frozen():
+    """The local node helper stopped in its tracks (SIGSTOP): what is asked of it hangs, as a cloud
+    call that does not return. A fresh helper replaces it after; what was asked of the frozen one
+    goes with it."""
+    pid = int((HELPER_DIR / "helper.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        start_node_helper()
 
 
 def test_a_node_that_cannot_be_started_is_marked_down_and_the_job_fails_saying_why(node):

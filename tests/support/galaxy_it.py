@@ -159,6 +159,17 @@ def launch_notebook(galaxy_url: str, api_key: str, inputs: dict | None = None) -
     return gi, history["id"], run["jobs"][0]["id"]
 
 
+def why_the_job_failed(gi: GalaxyInstance, job_id: str) -> str:
+    """What Galaxy tells the user of a failed job: the runner's message (the job's info, e.g. why
+    Slurm ended it) and the ends of its stderr."""
+    job = gi.jobs.show_job(job_id, full_details=True)
+    said = [f"{field}: {str(job.get(field) or '')[-1500:]}" for field in ("job_messages", "tool_stderr", "job_stderr")
+            if job.get(field)]  # fmt: skip
+    if history := what_the_history_says(gi, job_id).strip():
+        said.insert(0, f"the history says: {history}")
+    return "; ".join(said) or "(Galaxy gives no message and no stderr)"
+
+
 def wait_for_entry_point(gi: GalaxyInstance, job_id: str, timeout: float = 180, progress=print) -> dict:
     """Poll Galaxy until the job's entry point is active; return it with its target path."""
     deadline = time.monotonic() + timeout
@@ -174,8 +185,7 @@ def wait_for_entry_point(gi: GalaxyInstance, job_id: str, timeout: float = 180, 
             return ep
         state = gi.jobs.show_job(job_id)["state"]
         if state in ("error", "deleted", "failed"):
-            stderr = gi.jobs.show_job(job_id, full_details=True).get("stderr", "")
-            raise RuntimeError(f"notebook job {job_id} ended in state {state}: {stderr[-2000:]}")
+            raise RuntimeError(f"notebook job {job_id} ended in state {state}: {why_the_job_failed(gi, job_id)}")
         if state != last_state and progress:
             progress(f"job {job_id}: {state}")
             last_state = state

@@ -119,3 +119,74 @@ def test_a_helper_that_refuses_or_is_gone_is_a_driver_error_naming_the_node(help
     with pytest.raises(gxnb_nodes.DriverError, match=f"node2: the local node helper at {gone} does not answer"):
         local.Driver({"socket": gone, "timeout_s": 2}, {}).resume("node2")
     assert not os.path.exists(gone)
+
+
+SCONTROL_NODES = """NodeName=node1 Arch=x86_64 CoresPerSocket=1 State=MIXED+POWERING_UP ThreadsPerCore=1 Reason=a b c
+NodeName=node2 Arch=x86_64 CoresPerSocket=1 State=IDLE+POWERED_DOWN ThreadsPerCore=1
+NodeName=node3 Arch=x86_64 CoresPerSocket=1 State=IDLE ThreadsPerCore=1
+NodeName=static9 Arch=x86_64 CoresPerSocket=1 State=ALLOCATED+POWERING_UP ThreadsPerCore=1
+"""
+
+
+def test_after_slurmctld_restarts_the_nodes_it_was_starting_are_started_again(helper_socket, tmp_path, monkeypatch):
+    """slurmctld's stop cut a node's start (or it had not run it yet): the node stays "being
+    started" with nothing starting it. gxnb-nodes resume-pending, run as slurmctld starts, waits
+    until slurmctld answers and starts again the on-demand nodes it shows as being started."""
+    path, asked = helper_socket
+    told = []
+    monkeypatch.setattr(gxnb_nodes, "scontrol_update", lambda node, **fields: told.append(node))
+    settings = tmp_path / "gxnb-nodes.json"
+    log_file = tmp_path / "gxnb-nodes.log"
+    settings.write_text(json.dumps({"driver": "local", "nodes": ["node1", "node2", "node3"],
+                                    "log_file": str(log_file), "local": {"socket": path}}))  # fmt: skip
+    # A scontrol that fails twice (slurmctld still starting), then lists the nodes.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "nodes.txt").write_text(SCONTROL_NODES)
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(f"""#!/bin/sh
+echo x >> {tmp_path}/calls
+if [ "$(wc -l < {tmp_path}/calls)" -le 2 ]; then echo 'Unable to contact slurm controller' >&2; exit 1; fi
+[ "$*" = "-o show node" ] && cat {tmp_path}/nodes.txt
+""")
+    scontrol.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    assert gxnb_nodes.main(["resume-pending", "--settings", str(settings)]) == 0
+    assert asked == [{"action": "resume", "node": "node1"}]  # not the node off, up, or not made on demand
+    assert told == []  # nothing marked down
+    said = [line.split("] ", 1)[1] for line in log_file.read_text().splitlines()]
+    assert said == ["resume-pending: slurmctld (re)started while starting node1: starting again",
+                    "resume node1: node1: container started"], said
+    # Nothing being started: nothing asked.
+    (tmp_path / "nodes.txt").write_text(SCONTROL_NODES.replace("POWERING_UP", "POWERED_DOWN"))
+    assert gxnb_nodes.main(["resume-pending", "--settings", str(settings)]) == 0
+    assert len(asked) == 1
+    # slurmctld that never answers: said, not waited on for ever.
+    scontrol.write_text("#!/bin/sh\necho 'Unable to contact slurm controller' >&2; exit 1\n")
+    assert gxnb_nodes.resume_pending(json.loads(settings.read_text()), wait_s=1) == 1
+    assert "resume-pending: slurmctld did not answer within 1 s (Unable to contact slurm controller)" in (
+        log_file.read_text())
+
+
+def test_nodes_asked_for_together_start_together_as_many_as_the_driver_allows(monkeypatch):
+    """One after another, the last of a host list's cloud nodes would wait for every boot before it
+    (and could pass ResumeTimeout). Each resume here waits for all the others to have begun: run
+    one after another, they would never meet."""
+    monkeypatch.setattr(gxnb_nodes, "scontrol_update", lambda node, **fields: None)
+    nodes = [f"n{i}" for i in range(4)]
+    settings = {"driver": "local", "nodes": {node: {} for node in nodes}}
+
+    class MeetingDriver(FakeDriver):
+        parallel_resumes = 4
+        everyone_began = threading.Barrier(4, timeout=10)
+
+        def resume(self, node):
+            self.everyone_began.wait()  # BrokenBarrierError (a failed resume) unless all four run at once
+            return super().resume(node)
+
+    driver = MeetingDriver(failing={"n3"})
+    assert gxnb_nodes.run("resume", nodes, settings, driver) == 1  # n3 failed, the others were made
+    assert sorted(driver.calls) == [("resume", node) for node in nodes]
+    # A driver that does not say: one at a time (openstacksdk's connection is shared).
+    serial = FakeDriver()
+    assert gxnb_nodes.run("resume", nodes, settings, serial) == 0 and [node for _, node in serial.calls] == nodes

@@ -7,6 +7,8 @@ slurmctld runs it as its SlurmUser with a Slurm host list:
     gxnb-nodes suspend gxnb-node3         # remove a node idle for SuspendTime
     gxnb-nodes resume-fail gxnb-node4     # a node that did not join within ResumeTimeout
     gxnb-nodes check                      # the settings and the driver's reach, for operators
+    gxnb-nodes resume-pending             # slurmctld (re)started: start again the nodes it was
+                                          # starting (their program cut by its stop, or never run)
 
 The settings file (/etc/slurm/gxnb-nodes.json, written by the slurm role) names the driver,
 its settings and the nodes it may make; it holds no secret: a driver's credentials come from
@@ -14,12 +16,14 @@ the cloud's own mechanisms (an instance profile, an application credential in cl
 
 A driver is a class with resume(node) and suspend(node), each returning a line for the log;
 resume may return the node's new address too ({"message", "address"}), which slurmctld is
-told where the node's address is not known beforehand (State=CLOUD nodes).
+told where the node's address is not known beforehand (State=CLOUD nodes). A driver's
+parallel_resumes says how many nodes of one host list it starts at once (1 where not said).
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
 import importlib
 import json
@@ -27,6 +31,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from typing import Any
 
 SETTINGS_FILE = "/etc/slurm/gxnb-nodes.json"
@@ -143,6 +148,31 @@ def log(line: str) -> None:
         sys.stderr.write(text)
 
 
+def act_on(action: str, node: str, driver) -> bool:
+    """One node's resume, suspend or resume-fail, logged; True where it went wrong (a node that
+    could not be made is marked down with the driver's reason, so its jobs go elsewhere)."""
+    try:
+        if action == "resume":
+            outcome = driver.resume(node)
+            if isinstance(outcome, dict):
+                if outcome.get("address"):
+                    scontrol_update(node, NodeAddr=outcome["address"], NodeHostname=node)
+                outcome = outcome.get("message", "")
+            log(f"resume {node}: {outcome}")
+        elif action == "suspend":
+            log(f"suspend {node}: {driver.suspend(node)}")
+        elif action == "resume-fail":
+            # ResumeTimeout passed: slurmctld marked it down and requeued its jobs. Remove
+            # what was made, so a later resume starts clean and nothing bills meanwhile.
+            log(f"resume-fail {node}: did not join Slurm in time; {driver.suspend(node)}")
+    except DriverError as error:
+        log(f"{action} {node}: failed: {error}")
+        if action == "resume":
+            scontrol_update(node, State="DOWN", Reason=f'"gxnb-nodes could not start it: {str(error)[:150]}"')
+        return True
+    return False
+
+
 def run(action: str, nodes: list[str], settings: dict[str, Any], driver=None) -> int:
     """Do the action on each node; 0 when all went well, 1 otherwise (each failure logged and,
     for a node that could not be made, marked down with the reason so its jobs go elsewhere)."""
@@ -159,28 +189,57 @@ def run(action: str, nodes: list[str], settings: dict[str, Any], driver=None) ->
             for node in nodes if action == "resume" else []:
                 scontrol_update(node, State="DOWN", Reason=f'"gxnb-nodes could not start it: {str(error)[:150]}"')
             return 1
-    failed = bool(unknown)
-    for node in nodes:
-        try:
-            if action == "resume":
-                outcome = driver.resume(node)
-                if isinstance(outcome, dict):
-                    if outcome.get("address"):
-                        scontrol_update(node, NodeAddr=outcome["address"], NodeHostname=node)
-                    outcome = outcome.get("message", "")
-                log(f"resume {node}: {outcome}")
-            elif action == "suspend":
-                log(f"suspend {node}: {driver.suspend(node)}")
-            elif action == "resume-fail":
-                # ResumeTimeout passed: slurmctld marked it down and requeued its jobs. Remove
-                # what was made, so a later resume starts clean and nothing bills meanwhile.
-                log(f"resume-fail {node}: did not join Slurm in time; {driver.suspend(node)}")
-        except DriverError as error:
-            failed = True
-            log(f"{action} {node}: failed: {error}")
-            if action == "resume":
-                scontrol_update(node, State="DOWN", Reason=f'"gxnb-nodes could not start it: {str(error)[:150]}"')
+    # Nodes asked for together start together: one after another, the last of ten cloud nodes
+    # would wait for nine boots and could pass ResumeTimeout. A driver says how many at once.
+    workers = min(len(nodes), max(1, int(getattr(driver, "parallel_resumes", 1)))) if action == "resume" else 1
+    if workers > 1:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            went_wrong = list(pool.map(lambda node: act_on(action, node, driver), nodes))
+    else:
+        went_wrong = [act_on(action, node, driver) for node in nodes]
+    failed = bool(unknown) or any(went_wrong)
     return 1 if failed else 0
+
+
+def nodes_being_started(scontrol_nodes: str) -> list[str]:
+    """The nodes `scontrol -o show node` shows as being started (State ...+POWERING_UP)."""
+    names = []
+    for line in scontrol_nodes.splitlines():
+        fields: dict[str, str] = {}
+        for pair in line.split():
+            key, sep, value = pair.partition("=")
+            if sep:
+                fields.setdefault(key, value)
+        if "POWERING_UP" in fields.get("State", "").split("+") and fields.get("NodeName"):
+            names.append(fields["NodeName"])
+    return names
+
+
+def resume_pending(settings: dict[str, Any], wait_s: float = 60, driver=None) -> int:
+    """Start again the nodes slurmctld shows as being started, once it answers. Run when slurmctld
+    starts: a node's start that its stop cut (or that it had decided and not run yet) would leave
+    the node "being started" with nothing starting it, and its jobs waiting for ResumeTimeout, or
+    for good. The drivers take a node that exists (or runs) as made."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            result = subprocess.run(["scontrol", "-o", "show", "node"], capture_output=True, text=True, timeout=30,
+                                    check=False)  # fmt: skip
+            if result.returncode == 0:
+                break
+            why = (result.stderr or result.stdout).strip()
+        except (OSError, subprocess.TimeoutExpired) as error:
+            why = str(error)
+        if time.monotonic() > deadline:
+            log(f"resume-pending: slurmctld did not answer within {wait_s:.0f} s ({why[:200]})")
+            return 1
+        time.sleep(1)
+    pending = [node for node in nodes_being_started(result.stdout) if node in settings["nodes"]]
+    if not pending:
+        log("resume-pending: slurmctld is starting no node made on demand")
+        return 0
+    log(f"resume-pending: slurmctld (re)started while starting {', '.join(pending)}: starting again")
+    return run("resume", pending, settings, driver)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             argv = [action, *argv]
             break
     parser = argparse.ArgumentParser(prog="gxnb-nodes", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["resume", "suspend", "resume-fail", "check"])
+    parser.add_argument("action", choices=["resume", "suspend", "resume-fail", "check", "resume-pending"])
     parser.add_argument("hostlist", nargs="?", default="", help="Slurm host list (node[1-3])")
     parser.add_argument("--settings", default=os.environ.get("GXNB_NODES_SETTINGS", SETTINGS_FILE))
     args = parser.parse_args(argv)
@@ -213,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print("nodes made on demand: " + ", ".join(sorted(settings["nodes"])))
         return 0
+    if args.action == "resume-pending":
+        return resume_pending(settings)
     if not args.hostlist:
         parser.error(f"{args.action} needs a Slurm host list")
     return run(args.action, expand_hostlist(args.hostlist), settings)

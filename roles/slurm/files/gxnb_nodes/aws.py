@@ -41,7 +41,9 @@ def explain(error: Exception) -> str:
 
 
 class Driver:
-    # Bounded: slurmctld runs resume for a whole host list, one node after the other.
+    # Nodes asked for together are launched together (boto3's clients are thread-safe).
+    parallel_resumes = 8
+    # Bounded: a resume waits for its node's address.
     address_wait_s = 60.0
     poll_s = 2.0
 

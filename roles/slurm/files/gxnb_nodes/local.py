@@ -20,6 +20,9 @@ DEFAULT_SOCKET = "/run/gxnb-local-nodes/helper.sock"
 
 
 class Driver:
+    # The helper serves each request in a thread of its own, one change at a time per node.
+    parallel_resumes = 4
+
     def __init__(self, settings: dict[str, Any], nodes: dict[str, Any]):
         self.socket_path = str(settings.get("socket") or DEFAULT_SOCKET)
         self.timeout_s = float(settings.get("timeout_s") or 120)

@@ -27,7 +27,10 @@ CREDENTIALS_FROM = (
 
 
 class Driver:
-    # Bounded: slurmctld runs resume for a whole host list, one node after the other.
+    # One node after the other: openstacksdk's Connection is not documented as thread-safe, and
+    # each resume waits for its server; ResumeTimeout has to allow for a host list's servers.
+    parallel_resumes = 1
+    # Bounded: a resume waits for its server to be active.
     active_wait_s = 300
     poll_s = 5
 

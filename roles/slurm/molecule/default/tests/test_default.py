@@ -155,3 +155,17 @@ def test_slurmd_reports_its_containers_start_as_its_boot(host):
     container_start = host.check_output("echo $(( $(date +%s) - $(cut -d. -f1 /proc/uptime) + "
                                         "$(cut -d' ' -f22 /proc/1/stat) / $(getconf CLK_TCK) ))")  # fmt: skip
     assert 0 <= int(boot) - int(container_start) <= 5, (boot, container_start)
+
+
+def test_a_slurmctld_restart_leaves_node_programs_running_and_starts_lost_node_starts_again(host):
+    """A restart (a changed slurm.conf) stops slurmctld alone, not the node programs it runs; each
+    start of slurmctld runs gxnb-nodes resume-pending as slurmctld's user (the end-to-end test
+    loses a start on the local cluster and sees it started again)."""
+    assert host.check_output("systemctl show -p KillMode slurmctld") == "KillMode=process"
+    before = host.file("/var/log/slurm/gxnb-nodes.log").content_string.count("resume-pending:")
+    host.check_output("systemctl restart slurmctld")
+    wait_for(host, "grep -c 'resume-pending:' /var/log/slurm/gxnb-nodes.log", lambda s: int(s) > before, seconds=60)
+    ran = host.check_output("journalctl -u gxnb-nodes-resume-pending -n 20 --no-pager -o cat")
+    assert "resume-pending: slurmctld" in ran, ran
+    assert host.check_output("systemctl show -p User gxnb-nodes-resume-pending") == "User=slurm"
+    assert host.service("slurmctld").is_running
