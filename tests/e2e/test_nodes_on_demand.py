@@ -89,13 +89,16 @@ def test_an_idle_node_is_switched_off_after_its_idle_time_and_its_container_stop
 
 
 def test_a_notebook_launch_starts_the_node_and_its_user_is_told_while_it_starts(node):
-    """...and a start slurmctld lost is started again: slurmctld killed (with its programs) while
-    the node's start hangs in the node helper, as a cloud call can, and the start lost with it (the
-    frozen helper is replaced). Slurm alone keeps such a node "being started" with nothing starting
-    it (measured: for good); slurmctld's next start runs gxnb-nodes resume-pending."""
+    """...across a stop of slurmctld while the node's start hangs in the node helper, as a cloud
+    call can: the stop leaves the start's program running (KillMode=process); that start is then
+    lost (its program killed, the frozen helper replaced). Slurm alone keeps such a node "being
+    started" with nothing starting it (measured: for good); slurmctld's next start runs gxnb-nodes
+    resume-pending, which starts it again."""
     gi = galaxy_it.new_user()
     endpoints = galaxy_it.load_endpoints()
     head = local_cluster.head()
+    started_again = f"resume-pending: slurmctld (re)started while starting {node}"
+    said_before = local_cluster.run(head, "cat", "/var/log/slurm/gxnb-nodes.log").count(started_again)
     begun = time.monotonic()
     with contextlib.ExitStack() as cleanup:
         with node_helper_frozen():
@@ -108,14 +111,17 @@ def test_a_notebook_launch_starts_the_node_and_its_user_is_told_while_it_starts(
             galaxy_it.wait_for(lambda: "gxnb-nodes-resume" in local_cluster.run(head, "ps", "-eo", "args"),
                                "slurmctld's program starting the node", timeout=60)  # fmt: skip
             assert local_cluster.node_state(node).endswith(local_cluster.POWERING_UP), local_cluster.node_state(node)
-            local_cluster.run(head, "systemctl", "kill", "--signal=SIGKILL", "slurmctld")
+            # A stop (SIGTERM) saves slurmctld's state, the node being started in it (a kill could
+            # come before the save: Slurm then schedules the job anew and starts the node itself).
+            local_cluster.run(head, "systemctl", "stop", "slurmctld")
+            assert "gxnb-nodes-resume" in local_cluster.run(head, "ps", "-eo", "args"), "the stop killed the start"
+            local_cluster.run(head, "pkill", "--signal", "KILL", "-f", "gxnb-nodes-resume")
             galaxy_it.wait_for(lambda: "gxnb-nodes-resume" not in local_cluster.run(head, "ps", "-eo", "args"),
-                               "slurmctld and its program gone", timeout=30)  # fmt: skip
+                               "the start's program gone", timeout=30)  # fmt: skip
         assert not local_cluster.container_running(node)
         local_cluster.run(head, "systemctl", "start", "slurmctld")
-        galaxy_it.wait_for(lambda: f"resume-pending: slurmctld (re)started while starting {node}" in
-                           local_cluster.run(head, "cat", "/var/log/slurm/gxnb-nodes.log"),
-                           "gxnb-nodes resume-pending starting the node again", timeout=60)  # fmt: skip
+        galaxy_it.wait_for(lambda: local_cluster.run(head, "cat", "/var/log/slurm/gxnb-nodes.log").count(started_again)
+                           > said_before, "gxnb-nodes resume-pending starting the node again", timeout=60)  # fmt: skip
         entry_point = galaxy_it.wait_for_entry_point(gi, job_id, timeout=240)
         session = galaxy_it.NotebookSession(gi, endpoints["galaxy_url"], history_id, job_id, entry_point)
         galaxy_it.wait_for_http_200(session.url + "api/status", timeout=120, session=session.http)
