@@ -34,6 +34,7 @@ import requests
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from tests.benchmarks.cluster_scaling import p95  # noqa: E402
+from tests.benchmarks.time_to_notebook import open_session  # noqa: E402
 from tests.support import galaxy_it, local_cluster  # noqa: E402
 
 PEER_DIR = "/opt/gxnb-peer-jupyterhub"
@@ -216,12 +217,7 @@ def peer_launch(tokens: dict[str, str], name: str) -> float:
 def galaxy_launch(endpoints: dict, api_key: str, admin=None) -> tuple[float, dict | None]:
     """Seconds from Galaxy's launch call to JupyterLab's 200 through nginx; then shut down. With an
     admin: also what the session asked Slurm for."""
-    start = time.monotonic()
-    gi, history_id, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], api_key)
-    ep = galaxy_it.wait_for_entry_point(gi, job_id, timeout=900, progress=None)
-    session = galaxy_it.NotebookSession(gi, endpoints["galaxy_url"], history_id, job_id, ep)
-    galaxy_it.wait_for_http_200(session.url + "lab", timeout=300, session=session.http)
-    elapsed = time.monotonic() - start
+    elapsed, gi, job_id, session = open_session(endpoints, api_key)
     request = galaxy_session_request(admin, job_id) if admin is not None else None
     session.api("POST", "api/shutdown")
     galaxy_it.wait_for_job(gi, job_id, timeout=120)

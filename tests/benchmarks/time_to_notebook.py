@@ -22,15 +22,21 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from tests.support import galaxy_it, local_cluster  # noqa: E402
 
 
-def one_launch(endpoints: dict, api_key: str, hold: float = 0) -> tuple[float, str]:
-    """Seconds to JupyterLab's 200 through Galaxy, and the job node the session ran on; the session
-    stays open `hold` seconds more before it is shut down."""
+def open_session(endpoints: dict, api_key: str) -> tuple[float, object, str, galaxy_it.NotebookSession]:
+    """A notebook launched through Galaxy: seconds from the launch call to JupyterLab's 200
+    through nginx, the user's Galaxy, the job's id and the open session."""
     start = time.monotonic()
     gi, history_id, job_id = galaxy_it.launch_notebook(endpoints["galaxy_url"], api_key)
     ep = galaxy_it.wait_for_entry_point(gi, job_id, timeout=900, progress=None)
     session = galaxy_it.NotebookSession(gi, endpoints["galaxy_url"], history_id, job_id, ep)
     galaxy_it.wait_for_http_200(session.url + "lab", timeout=300, session=session.http)
-    elapsed = time.monotonic() - start
+    return time.monotonic() - start, gi, job_id, session
+
+
+def one_launch(endpoints: dict, api_key: str, hold: float = 0) -> tuple[float, str]:
+    """Seconds to JupyterLab's 200 through Galaxy, and the job node the session ran on; the session
+    stays open `hold` seconds more before it is shut down."""
+    elapsed, gi, job_id, session = open_session(endpoints, api_key)
     node = local_cluster.node_of(galaxy_it.admin_instance(), job_id)
     time.sleep(hold)
     session.api("POST", "api/shutdown")
