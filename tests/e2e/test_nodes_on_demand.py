@@ -98,7 +98,14 @@ def test_a_notebook_launch_starts_the_node_and_its_user_is_told_while_it_starts(
     endpoints = galaxy_it.load_endpoints()
     head = local_cluster.head()
     started_again = f"resume-pending: slurmctld (re)started while starting {node}"
-    said_before = local_cluster.run(head, "cat", "/var/log/slurm/gxnb-nodes.log").count(started_again)
+
+    def times_started_again() -> int:
+        return local_cluster.run(head, "cat", "/var/log/slurm/gxnb-nodes.log").count(started_again)
+
+    def start_program_runs() -> bool:
+        return "gxnb-nodes-resume" in local_cluster.run(head, "ps", "-eo", "args")
+
+    said_before = times_started_again()
     begun = time.monotonic()
     with contextlib.ExitStack() as cleanup:
         with node_helper_frozen():
@@ -108,20 +115,18 @@ def test_a_notebook_launch_starts_the_node_and_its_user_is_told_while_it_starts(
                                       "the history telling the user the node is being started", timeout=90)  # fmt: skip
             assert f"Waiting for the job node {node} to start" in told, told
             assert gi.jobs.show_job(job_id)["state"] == "queued"
-            galaxy_it.wait_for(lambda: "gxnb-nodes-resume" in local_cluster.run(head, "ps", "-eo", "args"),
-                               "slurmctld's program starting the node", timeout=60)  # fmt: skip
+            galaxy_it.wait_for(start_program_runs, "slurmctld's program starting the node", timeout=60)
             assert local_cluster.node_state(node).endswith(local_cluster.POWERING_UP), local_cluster.node_state(node)
             # A stop (SIGTERM) saves slurmctld's state, the node being started in it (a kill could
             # come before the save: Slurm then schedules the job anew and starts the node itself).
             local_cluster.run(head, "systemctl", "stop", "slurmctld")
-            assert "gxnb-nodes-resume" in local_cluster.run(head, "ps", "-eo", "args"), "the stop killed the start"
+            assert start_program_runs(), "the stop killed the start"
             local_cluster.run(head, "pkill", "--signal", "KILL", "-f", "gxnb-nodes-resume")
-            galaxy_it.wait_for(lambda: "gxnb-nodes-resume" not in local_cluster.run(head, "ps", "-eo", "args"),
-                               "the start's program gone", timeout=30)  # fmt: skip
+            galaxy_it.wait_for(lambda: not start_program_runs(), "the start's program gone", timeout=30)
         assert not local_cluster.container_running(node)
         local_cluster.run(head, "systemctl", "start", "slurmctld")
-        galaxy_it.wait_for(lambda: local_cluster.run(head, "cat", "/var/log/slurm/gxnb-nodes.log").count(started_again)
-                           > said_before, "gxnb-nodes resume-pending starting the node again", timeout=60)  # fmt: skip
+        galaxy_it.wait_for(lambda: times_started_again() > said_before,
+                           "gxnb-nodes resume-pending starting the node again", timeout=60)  # fmt: skip
         entry_point = galaxy_it.wait_for_entry_point(gi, job_id, timeout=240)
         session = galaxy_it.NotebookSession(gi, endpoints["galaxy_url"], history_id, job_id, entry_point)
         galaxy_it.wait_for_http_200(session.url + "api/status", timeout=120, session=session.http)

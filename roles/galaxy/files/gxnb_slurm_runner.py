@@ -76,7 +76,7 @@ def failure_message(job: dict[str, str], node_reason: str = "") -> str | None:
     if state in ("NODE_FAIL", "BOOT_FAIL") and node_reason:
         return (
             f"The job node {nodes} was to be started for this job but did not join the cluster "
-            f"({node_reason or 'Slurm: ' + state}), so the job could not run. Run it again: Slurm sends new "
+            f"({node_reason}), so the job could not run. Run it again: Slurm sends new "
             "jobs to the nodes that are up or can be started."
         )
     if state in ("NODE_FAIL", "BOOT_FAIL"):

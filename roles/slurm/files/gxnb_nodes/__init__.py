@@ -148,6 +148,11 @@ def log(line: str) -> None:
         sys.stderr.write(text)
 
 
+def mark_not_started(node: str, error: Exception) -> None:
+    """slurmctld marks the node down with the reason, so its jobs go elsewhere at once."""
+    scontrol_update(node, State="DOWN", Reason=f'"gxnb-nodes could not start it: {str(error)[:150]}"')
+
+
 def act_on(action: str, node: str, driver) -> bool:
     """One node's resume, suspend or resume-fail, logged; True where it went wrong (a node that
     could not be made is marked down with the driver's reason, so its jobs go elsewhere)."""
@@ -168,7 +173,7 @@ def act_on(action: str, node: str, driver) -> bool:
     except DriverError as error:
         log(f"{action} {node}: failed: {error}")
         if action == "resume":
-            scontrol_update(node, State="DOWN", Reason=f'"gxnb-nodes could not start it: {str(error)[:150]}"')
+            mark_not_started(node, error)
         return True
     return False
 
@@ -187,7 +192,7 @@ def run(action: str, nodes: list[str], settings: dict[str, Any], driver=None) ->
         except (DriverError, ImportError) as error:  # bad settings, the cloud's SDK missing
             log(f"{action}: the {settings['driver']} driver cannot start: {error}")
             for node in nodes if action == "resume" else []:
-                scontrol_update(node, State="DOWN", Reason=f'"gxnb-nodes could not start it: {str(error)[:150]}"')
+                mark_not_started(node, error)
             return 1
     # Nodes asked for together start together: one after another, the last of ten cloud nodes
     # would wait for nine boots and could pass ResumeTimeout. A driver says how many at once.
