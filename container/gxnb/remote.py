@@ -29,6 +29,9 @@ from pathlib import Path, PurePosixPath
 
 UPLOAD_CHUNK_BYTES = int(float(os.environ.get("GXNB_UPLOAD_CHUNK_MB", "64")) * 1024 * 1024)
 TERMINAL_OK = {"ok", "skipped"}
+# How often an upload's dataset is asked whether Galaxy has it: a small script's takes about a
+# second, which bioblend's default look every 3 s would round up to 3.
+DATASET_POLL_S = 0.25
 TERMINAL_FAILED = {"error", "failed", "deleted", "deleting", "stopped"}
 PAUSED = "paused"  # runs only once the user resumes it: waiting would never end
 # The job's progress bar moves through these stages (Galaxy's states mapped onto them) and is full
@@ -401,7 +404,7 @@ def submit_script_job(script_path, data_dict=None, server=None, key=None,
     script_id = upload(gi, script, history_id, script_type, progress)
     data_ids = [upload(gi, path, history_id, "h5", progress) for _, path in data]
     for dataset_id in [script_id, *data_ids]:
-        gi.datasets.wait_for_dataset(dataset_id, maxwait=3600)
+        gi.datasets.wait_for_dataset(dataset_id, maxwait=3600, interval=DATASET_POLL_S)
     inputs = job_inputs(script_id, data_ids, [local for local, _ in data])
     run = gi.tools.run_tool(history_id, tool_name, inputs)
     return RemoteJob(gi, history_id, run["jobs"][0]["id"], inputs)

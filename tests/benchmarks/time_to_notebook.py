@@ -50,9 +50,10 @@ def one_bare_start(node: str, image: str) -> float:
     container = local_cluster.run(node, "docker", "run", "-d", "--rm", "-p", "8888", image,
                                   "start-notebook.sh").strip()  # fmt: skip
     try:
-        port = local_cluster.run(node, "docker", "port", container, "8888/tcp").splitlines()[0].split(":")[-1]
+        # Published on the node's own IPv4 address only (the docker_engine role's daemon "ip").
+        address = local_cluster.run(node, "docker", "port", container, "8888/tcp").splitlines()[0]
         # Asked from the node itself: the job nodes' firewall lets only the proxy host in from outside.
-        poll = f"until curl -sf -o /dev/null http://127.0.0.1:{port}/lab; do sleep 0.25; done"
+        poll = f"until curl -sf -o /dev/null http://{address}/lab; do sleep 0.25; done"
         local_cluster.run(node, "sh", "-c", poll, timeout=120)
         return time.monotonic() - start
     finally:

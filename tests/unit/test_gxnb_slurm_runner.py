@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import subprocess
 from types import SimpleNamespace
 
 import pytest
@@ -318,3 +319,56 @@ def test_a_job_that_outgrows_its_working_folder_limit_is_stopped_saying_why(tmp_
     instance.check_working_folder_size(state)
     assert queued == [("queued", "fail_job")]
     assert state.fail_message.startswith("This job wrote 0.2 MB into its working folder, more than the 0.1 MB")
+
+
+def galaxys_command_line(tmp_path, monitor_command: str) -> str:
+    """The job command Galaxy's own code builds for an interactive tool's container: its container
+    monitor's start (JobWrapper.container_monitor_command) before the tool's `docker run`."""
+    from galaxy.jobs import JobWrapper
+    from galaxy.jobs.command_factory import CommandsBuilder
+
+    settings = {"container_monitor_command": monitor_command, "container_monitor_result": "file"}
+    job_wrapper = SimpleNamespace(tool=SimpleNamespace(produces_entry_points=True), working_directory=str(tmp_path),
+                                  get_destination_configuration=lambda key, default=None: settings.get(key, default),
+                                  extra_filenames=[], galaxy_url="http://galaxy.example.org")  # fmt: skip
+    container = SimpleNamespace(container_name="c0ffee", container_type="docker", connection_configuration={})
+    builder = CommandsBuilder("cd working; slurm-job-docker run --name c0ffee image start-notebook.sh")
+    builder.prepend_command(JobWrapper.container_monitor_command(job_wrapper, container))
+    return builder.build()
+
+
+def test_a_session_starts_without_galaxys_second_of_head_start_for_the_nodes_monitor(tmp_path):
+    monitor = "/usr/local/bin/gxnb-container-monitor"
+    command = galaxys_command_line(tmp_path, monitor)
+    assert "sleep 1" in command, command  # what Galaxy writes
+    faster = runner.without_monitor_head_start(command, monitor)
+    assert faster == f"({monitor} &); cd working; slurm-job-docker run --name c0ffee image start-notebook.sh", faster
+    assert subprocess.run(["bash", "-n", "-c", faster]).returncode == 0
+
+
+def test_galaxys_own_monitor_keeps_its_head_start(tmp_path):
+    monitor = "/srv/galaxy/venv/bin/python -m galaxy_ext.container_monitor.monitor"
+    command = galaxys_command_line(tmp_path, monitor)
+    assert runner.without_monitor_head_start(command, monitor) == command
+    assert runner.without_monitor_head_start("cd working; true", None) == "cd working; true"
+
+
+def test_slurm_is_asked_four_times_a_second_while_a_job_is_launched_and_once_a_second_after(monkeypatch):
+    instance = object.__new__(runner.SlurmShellJobRunner)
+    instance.app = SimpleNamespace(config=SimpleNamespace(job_runner_monitor_sleep=1))
+    clock = [1000.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
+    queued = SimpleNamespace(running=False)
+    instance.watched = [queued]
+    assert instance.monitor_sleep_time == 0.25
+    queued.running = True  # a session that runs but is not routed yet
+    assert instance.monitor_sleep_time == 0.25
+    queued.gxnb_entry_points_taken = True
+    assert instance.monitor_sleep_time == 1
+    waiting = SimpleNamespace(running=False)  # waits in Slurm's queue for a GPU
+    instance.watched.append(waiting)
+    assert instance.monitor_sleep_time == 0.25
+    clock[0] += runner.LAUNCH_WINDOW
+    assert instance.monitor_sleep_time == 1  # still waiting a minute later: Galaxy's pace
+    instance.watched = []
+    assert instance.monitor_sleep_time == 1

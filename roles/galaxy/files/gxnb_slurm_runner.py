@@ -18,6 +18,13 @@ It also keeps what users' job containers can reach of Galaxy to what they need:
   which the container cannot see; the runner takes it once per job, with the address of the node
   Slurm runs the job on, and tells Galaxy's interactive-tool map. No callback URL (and no job key
   that authorises one) is ever handed out.
+- No fixed head start for the container monitor. Galaxy starts it and then sleeps a second
+  before the container's `docker run` ("(monitor &); sleep 1 ; ..."): a second of every session's
+  launch. The job nodes' monitor (gxnb-container-monitor) follows Docker's events from its own
+  start, so the container may start first: the sleep is left out of the job script.
+- A launch is looked at 4 times a second. Galaxy's runner asks Slurm about its jobs once a
+  second; for the first minute of a job, until it runs (and for a session, until it is routed),
+  this one asks every 0.25 s.
 - A job's working folder has a size limit (gxnb_output_limit_bytes): a job that writes more is
   stopped, and its user told why.
 
@@ -40,7 +47,7 @@ log = logging.getLogger(__name__)
 
 __all__ = (
     "SlurmShellJobRunner", "failure_message", "job_state", "parse_scontrol", "session_url", "working_folder_bytes",
-    "write_job_secrets", "remove_job_secrets",
+    "write_job_secrets", "remove_job_secrets", "without_monitor_head_start",
 )  # fmt: skip
 
 # In the job folder: the job's secrets, one file each, mounted read-only into its container (TPV's
@@ -49,12 +56,30 @@ JOB_SECRETS_FOLDER = "gxnb-secrets"
 # What the container monitor writes into the job folder (Galaxy's own name for it).
 CONTAINER_RUNTIME_FILE = "container_runtime.json"
 CONTAINER_MONITOR_FAILURE_FILE = "container_monitor_exception.txt"
+# The container monitor that follows Docker's events, so needs no head start (the slurm role's).
+MONITOR_WAITING_FOR_THE_CONTAINER = "gxnb-container-monitor"
 # How often a running job's working folder is measured against its limit (seconds).
 OUTPUT_SIZE_CHECK_INTERVAL = 30
+# While a job is being launched (queued, or a session not yet routed), the runner looks at Slurm
+# this often (seconds), for at most LAUNCH_WINDOW seconds after it was submitted; otherwise every
+# job_runner_monitor_sleep (Galaxy's 1 s), which a launch would wait for half of on average.
+LAUNCH_LOOK_INTERVAL = 0.25
+LAUNCH_WINDOW = 60
 
 # slurmctld's job states (scontrol's JobState) as Galaxy's; every other one is a failure.
 WAITING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"}
 RUNNING = {"RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "RESIZING", "SIGNALING", "STAGE_OUT"}
+
+
+def without_monitor_head_start(command_line: str, monitor_command: str | None) -> str:
+    """The job's command without the second Galaxy waits after starting the container monitor,
+    where the monitor is one that waits for the container itself (gxnb-container-monitor)."""
+    if not monitor_command or not monitor_command.endswith(MONITOR_WAITING_FOR_THE_CONTAINER):
+        return command_line
+    head_start = f"({monitor_command} &); sleep 1 "
+    if command_line.count(head_start) != 1:  # another Galaxy writes it otherwise: left as it is
+        return command_line
+    return command_line.replace(head_start, f"({monitor_command} &)")
 
 
 def parse_scontrol(line: str) -> dict[str, str]:
@@ -256,7 +281,9 @@ class SlurmShellJobRunner(ShellJobRunner):
     # The job's secrets, written just before its job script (the job folder exists by then).
     def get_job_file(self, job_wrapper, **kwds) -> str:
         write_job_secrets(job_wrapper.working_directory, self.job_secrets(job_wrapper), secrets_folder(job_wrapper))
-        return super().get_job_file(job_wrapper, **kwds)
+        monitor_command = job_wrapper.job_destination.params.get("container_monitor_command")
+        command = without_monitor_head_start(job_wrapper.runner_command_line, monitor_command)
+        return super().get_job_file(job_wrapper, command=command, **kwds)
 
     def job_secrets(self, job_wrapper) -> dict[str, str]:
         """The secrets the job's tool gets (TPV's gxnb_job_secrets: api_key, session_url)."""
@@ -294,6 +321,18 @@ class SlurmShellJobRunner(ShellJobRunner):
             super().stop_job(job_wrapper)
         finally:
             remove_job_secrets(job_wrapper.working_directory, secrets_folder(job_wrapper))
+
+    @property
+    def monitor_sleep_time(self) -> float:
+        """Seconds until the next look at Slurm: shorter while a job is being launched."""
+        usual = super().monitor_sleep_time
+        now = time.monotonic()
+        for job_state in self.watched:
+            since = job_state.__dict__.setdefault("gxnb_watched_since", now)
+            launching = not job_state.running or not getattr(job_state, "gxnb_entry_points_taken", False)
+            if launching and now - since < LAUNCH_WINDOW:
+                return min(usual, LAUNCH_LOOK_INTERVAL)
+        return usual
 
     def check_watched_items(self) -> None:
         super().check_watched_items()
