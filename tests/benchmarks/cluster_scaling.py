@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Notebooks launched at once across the cluster's job nodes: seconds from the launch call to
-JupyterLab's 200 through nginx (median and p95) for 1, 4 and 8 sessions, and the memory an idle
-session holds on its node. Each session is shut down as soon as it answers, so launches beyond
-the cluster's GPUs (2 nodes x 2 GPUs locally) wait in Slurm for a freed one: their figure
-includes that wait.
+JupyterLab's 200 through nginx (median and p95) for 1, 4 and 8 sessions, each of another user,
+and the memory an idle session holds on its node. Job nodes made on demand are started first.
+Each session is shut down --hold seconds after it answers, so launches beyond what the cluster
+holds at once (2 nodes x 2 GPUs locally; with GPU shards, its CPUs) wait in Slurm for a freed
+place: their figure includes that wait.
 
     .venv/bin/python tests/benchmarks/cluster_scaling.py [--counts 1 4 8]
 
@@ -29,6 +30,8 @@ def idle_session_memory_mib() -> list[float]:
     """Memory of each running session container on the job nodes (docker stats), MiB."""
     sizes = []
     for node in local_cluster.job_nodes():
+        if not local_cluster.container_running(node):  # a node made on demand, switched off
+            continue
         out = local_cluster.run(node, "docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}",
                                 *local_cluster.job_containers(node), check=False)  # fmt: skip
         for line in out.splitlines():
@@ -49,11 +52,15 @@ def main() -> int:
     parser.add_argument("--hold", type=float, default=20, help="seconds a session stays open once it answers")
     args = parser.parse_args()
     endpoints = galaxy_it.load_endpoints()
-    _email, key = galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])
+    # Launch speed, not a node's start: every job node made on demand is started first.
+    local_cluster.all_nodes_up()
+    # A user per launch: each user may have only a few sessions at once (gxnb_session_limit_per_user).
+    keys = [galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])[1]
+            for _ in range(max(args.counts))]  # fmt: skip
     for count in args.counts:
         print(f"{count} at once: launching ...", flush=True)
         with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
-            futures = [pool.submit(one_launch, endpoints, key, args.hold) for _ in range(count)]
+            futures = [pool.submit(one_launch, endpoints, key, args.hold) for key in keys[:count]]
             time.sleep(min(args.hold, 10) + 15)
             memory = idle_session_memory_mib()
             times = [f.result()[0] for f in futures]

@@ -47,9 +47,10 @@ def rollout(*args: str) -> subprocess.CompletedProcess:
 
 
 def stray_container_monitors() -> list[str]:
-    """Galaxy container monitors on the job nodes whose Slurm job no longer runs (node:pid each)."""
+    """Container monitors (the job nodes' gxnb-container-monitor, or Galaxy's own) on the job nodes
+    whose Slurm job no longer runs (node:pid each)."""
     script = (
-        "for p in $(pgrep -f 'galaxy_ext[.]container_monitor'); do "
+        "for p in $(pgrep -f 'gxnb-container-monito[r]|galaxy_ext[.]container_monitor'); do "
         "j=$(tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^SLURM_JOB_ID=//p'); "
         '[ -n "$j" ] && [ "$(squeue -h -j "$j" -o %T 2>/dev/null)" = RUNNING ] || echo "$(hostname):$p"; done'
     )
@@ -157,8 +158,8 @@ def test_a_failing_smoke_test_rolls_back_by_itself(endpoints, user_key, images, 
     state = rollout_state()
     assert (state["current"], state["previous"]) == (v2, rolled["v1_image"])  # rollback_image.yml still returns to v1
     assert state["history"][0]["action"] == "automatic rollback"
-    # v3's container died before publishing its port: Galaxy's monitor of that job would spin
-    # for ever; none may outlive its Slurm job on the job nodes.
+    # v3's container died before publishing its port: Galaxy's own monitor of that job would spin
+    # for ever; no monitor may outlive its Slurm job on the job nodes.
     deadline = time.monotonic() + 150
     while (stray := stray_container_monitors()) and time.monotonic() < deadline:
         time.sleep(5)
