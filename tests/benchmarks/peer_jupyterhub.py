@@ -5,7 +5,7 @@ on the head of the local cluster, spawning the same notebook image through the s
 through the hub, interleaved in one run: one at a time, then N at once, launch call to
 JupyterLab's 200 from this machine, medians, p95s and the ratios.
 
-    .venv/bin/python tests/benchmarks/peer_jupyterhub.py [-n 5] [--at-once 4] [--keep]
+    .venv/bin/python tests/benchmarks/peer_jupyterhub.py [-n 5] [--at-once 4 [8]] [--keep]
 
 Needs the local deployment (make deploy-local). Installs the hub (PyPI) and the proxy (npm) in
 /opt/gxnb-peer-jupyterhub on the head, runs them as a transient unit, and removes all of it at the
@@ -236,7 +236,8 @@ def summary(times: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=5, help="single launches of each (interleaved)")
-    parser.add_argument("--at-once", type=int, default=4, help="launches at once, of each (0: none)")
+    parser.add_argument("--at-once", type=int, nargs="*", default=[4],
+                        help="launches at once, of each, one crowd per count (e.g. 4 8; none: no crowd)")
     parser.add_argument("--keep", action="store_true", help="leave the hub installed and running")
     args = parser.parse_args()
     endpoints = galaxy_it.load_endpoints()
@@ -245,7 +246,7 @@ def main() -> int:
     # A user each for the launches at once (Galaxy limits sessions per user; the hub's run as one
     # user's named servers, which it does not limit here).
     keys = [galaxy_it.create_user(endpoints["galaxy_url"], endpoints["admin_api_key"])[1]
-            for _ in range(max(1, args.at_once))]  # fmt: skip
+            for _ in range(max([1, *args.at_once]))]  # fmt: skip
     _warmup, request = galaxy_launch(endpoints, keys[0], galaxy_it.admin_instance())
     print(f"a Galaxy session asks Slurm for {request}; the peer asks the same", flush=True)
     tokens = install_peer(request, endpoints["notebook_image"], str(facts["job_pids_limit"]))
@@ -258,10 +259,10 @@ def main() -> int:
             print(f"one launch {i + 1}/{args.n}: Galaxy {ours[-1]:.1f} s, JupyterHub {theirs[-1]:.1f} s", flush=True)
         print(f"one launch: Galaxy {summary(ours)}; JupyterHub + SlurmSpawner {summary(theirs)}; "
               f"Galaxy/JupyterHub {statistics.median(ours) / statistics.median(theirs):.2f}x (goal: below 1)")
-        if args.at_once:
-            crowd_ours = at_once(args.at_once, lambda i: galaxy_launch(endpoints, keys[i])[0])
-            crowd_theirs = at_once(args.at_once, lambda i: peer_launch(tokens, f"crowd{i}"))
-            print(f"{args.at_once} at once: Galaxy {summary(crowd_ours)}; JupyterHub {summary(crowd_theirs)}; "
+        for count in args.at_once:
+            crowd_ours = at_once(count, lambda i: galaxy_launch(endpoints, keys[i])[0])
+            crowd_theirs = at_once(count, lambda i, count=count: peer_launch(tokens, f"crowd{count}-{i}"))
+            print(f"{count} at once: Galaxy {summary(crowd_ours)}; JupyterHub {summary(crowd_theirs)}; "
                   f"p95 Galaxy/JupyterHub {p95(crowd_ours) / p95(crowd_theirs):.2f}x; "
                   f"Galaxy's p95 / its one launch {p95(crowd_ours) / statistics.median(ours):.1f}x (goal <= 3x)")
     finally:

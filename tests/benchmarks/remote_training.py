@@ -2,6 +2,7 @@
 """Remote training against the local deployment: upload speed and time from submit to running.
 
 Usage: .venv/bin/python tests/benchmarks/remote_training.py [--size-mb 1024] [-n 3] [--in-notebook]
+(--size-mb 0: no H5 upload, only the tiny script's jobs)
 
 Uses the image's client (container/gxnb/remote.py) from this machine, as a new user:
 uploads one H5 file of --size-mb through nginx with Galaxy's chunked (tus) upload and
@@ -9,7 +10,7 @@ prints MB/s, then submits run_jupyter_job -n times with a trivial script and pri
 the seconds from the submit call until the job is running. --in-notebook also times the
 same upload from inside a notebook session (the image's client in a kernel, through the
 job bridge to nginx), as a notebook user does it. Goals (issue): >= 100 MB/s on loopback,
-<= 10 s to running.
+<= 10 s to running; the run_script_job call of a tiny script to running <= 3 s.
 """
 
 from __future__ import annotations
@@ -76,18 +77,19 @@ def main() -> int:
     gi = remote.connect(endpoints["galaxy_url"], key)
     history_id = gi.histories.create_history(name="remote training benchmark")["id"]
     with tempfile.TemporaryDirectory() as tmp:
-        h5 = Path(tmp) / "big.h5"
-        write_h5(h5, args.size_mb)
-        size_mb = h5.stat().st_size / 1e6
-        start = time.monotonic()
-        remote.upload(gi, h5, history_id, "h5", progress=True)
-        upload_s = time.monotonic() - start
-        print(f"upload: {size_mb:.0f} MB in {upload_s:.1f} s = {size_mb / upload_s:.0f} MB/s (goal >= 100 MB/s)")
-        if args.in_notebook:
+        if args.size_mb > 0:
+            h5 = Path(tmp) / "big.h5"
+            write_h5(h5, args.size_mb)
+            size_mb = h5.stat().st_size / 1e6
+            start = time.monotonic()
+            remote.upload(gi, h5, history_id, "h5", progress=True)
+            upload_s = time.monotonic() - start
+            print(f"upload: {size_mb:.0f} MB in {upload_s:.1f} s = {size_mb / upload_s:.0f} MB/s (goal >= 100 MB/s)")
+        if args.in_notebook and args.size_mb > 0:
             mb, seconds = upload_from_a_notebook(endpoints, key, args.size_mb)
             print(f"upload from a notebook session: {mb:.0f} MB in {seconds:.1f} s = {mb / seconds:.0f} MB/s")
 
-        script = Path(tmp) / "noop.py"
+        script = Path(tmp) / "noop.py"  # a tiny script (40 bytes), no data
         script.write_text("import time\ntime.sleep(5)\nprint('done')\n")
         to_running, with_upload = [], []
         for i in range(args.n):
@@ -104,7 +106,8 @@ def main() -> int:
             job.wait(progress=False)
     print(f"job submitted -> running: median {statistics.median(to_running):.1f} s, max {max(to_running):.1f} s "
           f"over {len(to_running)} jobs (goal <= 10 s)")  # fmt: skip
-    print(f"run_script_job call -> running (with the script's upload): median {statistics.median(with_upload):.1f} s")
+    print(f"run_script_job call -> running (with the script's upload): median {statistics.median(with_upload):.1f} s "
+          "(goal for a tiny script <= 3 s)")  # fmt: skip
     return 0
 
 

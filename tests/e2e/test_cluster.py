@@ -238,12 +238,6 @@ def running(slurm_id: str) -> str:
     return local_cluster.run(local_cluster.head(), "squeue", "-h", "-j", slurm_id, check=False).strip()
 
 
-def restart_galaxy() -> None:
-    """Restart every Galaxy process on the head (as a configuration change does) and wait for its API."""
-    local_cluster.run(local_cluster.head(), "systemctl", "restart", "galaxy.target", timeout=300)
-    galaxy_it.wait_for_http_200(galaxy_it.load_endpoints()["galaxy_url"] + "/api/version", timeout=240)
-
-
 def test_a_session_and_a_training_survive_a_galaxy_restart(user):
     """Slurm, not Galaxy, runs the jobs: after a restart the session answers at the same URL, what
     it leaves in outputs/ returns to the history, and the training completes."""
@@ -259,7 +253,7 @@ def test_a_session_and_a_training_survive_a_galaxy_restart(user):
         time.sleep(2)
     assert gi.jobs.show_job(training)["state"] == "running"
 
-    restart_galaxy()
+    local_cluster.restart_galaxy()
 
     assert "JupyterLab" in galaxy_it.wait_for_http_200(session.url + "lab", timeout=30).text
     marker = f"after restart {time.time()}"

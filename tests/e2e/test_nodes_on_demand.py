@@ -89,11 +89,12 @@ def test_an_idle_node_is_switched_off_after_its_idle_time_and_its_container_stop
 
 
 def test_a_notebook_launch_starts_the_node_and_its_user_is_told_while_it_starts(node):
-    """...across a stop of slurmctld while the node's start hangs in the node helper, as a cloud
-    call can: the stop leaves the start's program running (KillMode=process); that start is then
-    lost (its program killed, the frozen helper replaced). Slurm alone keeps such a node "being
-    started" with nothing starting it (measured: for good); slurmctld's next start runs gxnb-nodes
-    resume-pending, which starts it again."""
+    """...across a stop of slurmctld and a restart of Galaxy while the node's start hangs in the
+    node helper, as a cloud call can: the stop leaves the start's program running
+    (KillMode=process); that start is then lost (its program killed, the frozen helper replaced).
+    Slurm alone keeps such a node "being started" with nothing starting it (measured: for good);
+    slurmctld's next start runs gxnb-nodes resume-pending, which starts it again. Galaxy, restarted
+    meanwhile, takes the waiting job up again and routes the session once it runs."""
     gi = galaxy_it.new_user()
     endpoints = galaxy_it.load_endpoints()
     head = local_cluster.head()
@@ -119,11 +120,15 @@ def test_a_notebook_launch_starts_the_node_and_its_user_is_told_while_it_starts(
             assert local_cluster.node_state(node).endswith(local_cluster.POWERING_UP), local_cluster.node_state(node)
             # A stop (SIGTERM) saves slurmctld's state, the node being started in it (a kill could
             # come before the save: Slurm then schedules the job anew and starts the node itself).
+            cleanup.callback(local_cluster.run, head, "systemctl", "start", "slurmctld")  # whatever fails below
             local_cluster.run(head, "systemctl", "stop", "slurmctld")
             assert start_program_runs(), "the stop killed the start"
             local_cluster.run(head, "pkill", "--signal", "KILL", "-f", "gxnb-nodes-resume")
             galaxy_it.wait_for(lambda: not start_program_runs(), "the start's program gone", timeout=30)
         assert not local_cluster.container_running(node)
+        local_cluster.restart_galaxy()  # its handler finds the job queued, and Slurm not answering
+        assert gi.jobs.show_job(job_id)["state"] == "queued"
+        assert f"Waiting for the job node {node} to start" in history_message(gi, job_id)
         local_cluster.run(head, "systemctl", "start", "slurmctld")
         galaxy_it.wait_for(lambda: times_started_again() > said_before,
                            "gxnb-nodes resume-pending starting the node again", timeout=60)  # fmt: skip

@@ -186,6 +186,14 @@ def wait_until_no_job_on(node: str, timeout: float = 180) -> None:
         time.sleep(0.5)
 
 
+def restart_galaxy() -> None:
+    """Restart every Galaxy process on the head (as a configuration change does) and wait for its API."""
+    from tests.support import galaxy_it  # the deployment's endpoints: only where one runs
+
+    run(head(), "systemctl", "restart", "galaxy.target", timeout=300)
+    galaxy_it.wait_for_http_200(galaxy_it.load_endpoints()["galaxy_url"] + "/api/version", timeout=240)
+
+
 def all_nodes_up() -> None:
     """Every job node made on demand started (tests that place jobs on given nodes need them)."""
     for node in nodes_on_demand():

@@ -372,3 +372,27 @@ def test_slurm_is_asked_four_times_a_second_while_a_job_is_launched_and_once_a_s
     assert instance.monitor_sleep_time == 1  # still waiting a minute later: Galaxy's pace
     instance.watched = []
     assert instance.monitor_sleep_time == 1
+
+
+def test_a_queued_job_stays_queued_while_slurm_cannot_answer():
+    """slurmctld stopped (a restart, an upgrade) while a job waits for its node: Galaxy's own
+    runner asks again job by job, and scontrol cannot answer either. No news is no change: the
+    job stays queued, not "running" with nothing running."""
+    from galaxy.jobs.runners.util.cli.job.slurm import Slurm
+
+    changed = []
+    wrapper = SimpleNamespace(get_id_tag=lambda: "92", get_state=lambda: "queued",
+                              change_state=lambda state, **kwargs: changed.append(state))  # fmt: skip
+    queued = SimpleNamespace(job_id="86", job_wrapper=wrapper, job_destination=SimpleNamespace(id="gpu", params={}),
+                             old_state="queued", running=False)  # fmt: skip
+    instance = object.__new__(runner.SlurmShellJobRunner)
+    instance.watched = [queued]
+    instance.parse_destination_params = lambda params: ({}, {})
+    shell = ScriptedShell({"squeue -a -o '%A %t'": "JOBID ST\n", "squeue -a -o '%A %t' -j 86": "JOBID ST\n"})
+    status = runner.ScontrolStatus(Slurm(), instance._slurm_ended_jobs, instance._slurm_squeue_states,
+                                   instance._slurm_known_states)  # fmt: skip
+    instance.get_cli_plugins = lambda shell_params, job_params: (shell, status)
+    instance.check_watched_items()
+    assert "scontrol -o show job 86" in shell.commands  # asked, and Slurm did not answer
+    assert changed == [] and not queued.running
+    assert instance.watched == [queued]  # watched still: asked again on the next look

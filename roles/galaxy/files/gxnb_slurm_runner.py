@@ -232,12 +232,15 @@ class ScontrolStatus:
     every state squeue shows."""
 
     def __init__(self, plugin, ended: dict[str, dict[str, str]] | None = None,
-                 squeue_states: dict[str, str] | None = None):  # fmt: skip
+                 squeue_states: dict[str, str] | None = None,
+                 known_states: dict[str, str] | None = None):  # fmt: skip
         self._plugin = plugin
         # What scontrol said of each job it found failed, kept for the runner's failure message.
         self._ended = {} if ended is None else ended
         # squeue's short state of each job at the last look (CF: its node is being started).
         self._squeue_states = {} if squeue_states is None else squeue_states
+        # Galaxy's state of each watched job before this look: kept while Slurm cannot answer.
+        self._known_states = {} if known_states is None else known_states
 
     def __getattr__(self, name):
         return getattr(self._plugin, name)
@@ -272,7 +275,8 @@ class ScontrolStatus:
             return self._plugin.parse_single_status(status, job_id, shell)
         log.warning("(%s) scontrol could not tell the job's state (%s): asking again later", job_id,
                     (result.stderr or "").strip()[:200])  # fmt: skip
-        return job_states.RUNNING
+        # No news is no change: a queued job stays queued (not "running" while its node starts).
+        return self._known_states.get(str(job_id)) or job_states.RUNNING
 
 
 class SlurmShellJobRunner(ShellJobRunner):
@@ -335,6 +339,10 @@ class SlurmShellJobRunner(ShellJobRunner):
         return usual
 
     def check_watched_items(self) -> None:
+        known = self._slurm_known_states
+        known.clear()
+        known.update({str(job_state.job_id): job_state.old_state for job_state in self.watched
+                      if getattr(job_state, "old_state", None)})  # fmt: skip
         super().check_watched_items()
         try:
             self.tell_who_waits_for_a_node()
@@ -420,7 +428,13 @@ class SlurmShellJobRunner(ShellJobRunner):
 
     def get_cli_plugins(self, shell_params, job_params):
         shell, job_interface = super().get_cli_plugins(shell_params, job_params)
-        return shell, ScontrolStatus(job_interface, self._slurm_ended_jobs, self._slurm_squeue_states)
+        return shell, ScontrolStatus(job_interface, self._slurm_ended_jobs, self._slurm_squeue_states,
+                                     self._slurm_known_states)  # fmt: skip
+
+    @property
+    def _slurm_known_states(self) -> dict[str, str]:
+        """Galaxy's state of each watched job before the current look, by Slurm job id."""
+        return self.__dict__.setdefault("_known_states", {})
 
     @property
     def _slurm_squeue_states(self) -> dict[str, str]:
