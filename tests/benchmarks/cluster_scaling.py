@@ -68,6 +68,8 @@ def main() -> int:
                        if memory else "no session open when memory was read")  # fmt: skip
         print(f"{count} at once: launch -> JupyterLab 200 median {statistics.median(times):.1f} s, "
               f"p95 {p95(times):.1f} s, max {max(times):.1f} s; {memory_text}", flush=True)
+        # Those that got a place first, and those that waited for one: each launch, fastest first.
+        print(f"{count} at once, each: {' '.join(f'{t:.1f}' for t in sorted(times))} s", flush=True)
     return 0
 
 
