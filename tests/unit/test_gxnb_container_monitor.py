@@ -80,9 +80,10 @@ def test_the_published_port_reaches_the_job_folder(tmp_path, container_first):
 @pytest.mark.usefixtures("image")
 def test_a_container_removed_before_it_starts_is_reported_and_the_monitor_ends(tmp_path):
     folder, name = job_folder(tmp_path)
-    subprocess.run(["docker", "create", "--name", name, IMAGE, "true"], capture_output=True, check=True)
-    monitor = start_monitor(folder)
+    monitor = None
     try:
+        subprocess.run(["docker", "create", "--name", name, IMAGE, "true"], capture_output=True, check=True)
+        monitor = start_monitor(folder)
         time.sleep(1)
         assert monitor.poll() is None  # still waiting for the start
         subprocess.run(["docker", "rm", name], capture_output=True, check=True)
@@ -90,5 +91,6 @@ def test_a_container_removed_before_it_starts_is_reported_and_the_monitor_ends(t
         assert "was removed before it started" in (folder / "container_monitor_exception.txt").read_text()
         assert not (folder / "container_runtime.json").exists()
     finally:
-        monitor.kill()
+        if monitor is not None:
+            monitor.kill()
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
