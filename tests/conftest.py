@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pathlib
+import subprocess
 
 import jinja2
 import pytest
 import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+# The Debian base image scripts/build-base-images.sh makes: tests that start containers use it.
+BASE_IMAGE = "gxnb/debian-systemd:bookworm"
 
 
 def render_template(path: pathlib.Path, **variables) -> str:
@@ -23,3 +26,11 @@ def render_template(path: pathlib.Path, **variables) -> str:
 @pytest.fixture(scope="session")
 def repo() -> pathlib.Path:
     return REPO
+
+
+@pytest.fixture()
+def base_image() -> str:
+    """BASE_IMAGE on this machine's Docker engine, or the test is skipped saying how to make it."""
+    if subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True).returncode != 0:
+        pytest.skip(f"{BASE_IMAGE} not built here (scripts/build-base-images.sh)")
+    return BASE_IMAGE

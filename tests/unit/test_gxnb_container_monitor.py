@@ -14,10 +14,10 @@ import uuid
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import BASE_IMAGE, REPO
 
 MONITOR = str(REPO / "roles" / "slurm" / "files" / "gxnb-container-monitor")
-IMAGE = "gxnb/debian-systemd:bookworm"
+IMAGE = BASE_IMAGE
 
 
 def job_folder(tmp_path: pathlib.Path) -> tuple[pathlib.Path, str]:
@@ -42,12 +42,6 @@ def published_ports(name: str) -> dict:
     return {"80": {"tool_port": 80, "host": host, "port": int(port), "protocol": "tcp"}}
 
 
-@pytest.fixture()
-def image():
-    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
-        pytest.skip(f"{IMAGE} not built here (scripts/build-base-images.sh)")
-
-
 def test_docker_port_lines_become_galaxys_container_runtime():
     module = {}
     exec(compile(pathlib.Path(MONITOR).read_text(), MONITOR, "exec"), module)
@@ -57,7 +51,7 @@ def test_docker_port_lines_become_galaxys_container_runtime():
 
 
 @pytest.mark.docker
-@pytest.mark.usefixtures("image")
+@pytest.mark.usefixtures("base_image")
 @pytest.mark.parametrize("container_first", [False, True], ids=["monitor-first", "container-first"])
 def test_the_published_port_reaches_the_job_folder(tmp_path, container_first):
     folder, name = job_folder(tmp_path)
@@ -77,7 +71,7 @@ def test_the_published_port_reaches_the_job_folder(tmp_path, container_first):
 
 
 @pytest.mark.docker
-@pytest.mark.usefixtures("image")
+@pytest.mark.usefixtures("base_image")
 def test_a_container_removed_before_it_starts_is_reported_and_the_monitor_ends(tmp_path):
     folder, name = job_folder(tmp_path)
     monitor = None

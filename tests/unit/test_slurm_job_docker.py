@@ -13,11 +13,11 @@ import uuid
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import BASE_IMAGE, REPO
 
 WRAPPER = str(REPO / "roles" / "slurm" / "files" / "slurm-job-docker")
 GPU_ARGS_HELPER = REPO / "roles" / "slurm" / "files" / "slurm-job-gpus-docker-args"
-IMAGE = "gxnb/debian-systemd:bookworm"
+IMAGE = BASE_IMAGE
 # A docker that records the arguments of `create` (one per line) and runs nothing.
 STAND_IN_DOCKER = """#!/bin/sh
 case "$1" in
@@ -95,14 +95,8 @@ def test_a_cpu_job_gets_no_gpu(tmp_path):
     assert not {"--gpus", "CUDA_VISIBLE_DEVICES=0", "SLURM_JOB_GPUS=0"} & set(created), created
 
 
-@pytest.fixture()
-def image():
-    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
-        pytest.skip(f"{IMAGE} not built here (scripts/build-base-images.sh)")
-
-
 @pytest.mark.docker
-@pytest.mark.usefixtures("image")
+@pytest.mark.usefixtures("base_image")
 def test_run_gives_the_tools_output_and_status_and_removes_the_container():
     name = f"gxnb-wrapper-{uuid.uuid4().hex[:8]}"
     result = subprocess.run([WRAPPER, "run", "--rm", "--name", name, "--label", "org.gxnb.test=1", IMAGE,
@@ -114,7 +108,7 @@ def test_run_gives_the_tools_output_and_status_and_removes_the_container():
 
 
 @pytest.mark.docker
-@pytest.mark.usefixtures("image")
+@pytest.mark.usefixtures("base_image")
 def test_other_commands_go_to_docker_unchanged():
     result = subprocess.run([WRAPPER, "image", "inspect", "-f", "{{.Id}}", IMAGE], capture_output=True, text=True)
     direct = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", IMAGE], capture_output=True, text=True)
@@ -122,7 +116,7 @@ def test_other_commands_go_to_docker_unchanged():
 
 
 @pytest.mark.docker
-@pytest.mark.usefixtures("image")
+@pytest.mark.usefixtures("base_image")
 def test_a_container_killed_from_outside_ends_the_job():
     name = f"gxnb-wrapper-{uuid.uuid4().hex[:8]}"
     run = subprocess.Popen([WRAPPER, "run", "--rm", "--name", name, IMAGE, "sleep", "300"],
