@@ -23,12 +23,30 @@ def _whole(value: Any) -> int | None:
     return int(text) if re.fullmatch(r"[0-9]+", text) else None
 
 
+CLOUD_DRIVERS = ("aws", "openstack")
+
+
 def gxnb_nodes_on_demand_errors(driver: Any, nodes_min: Any, idle_minutes: Any, resume_timeout_s: Any,
-                                driver_settings: Any, job_nodes: int) -> list[str]:  # fmt: skip
-    """Every problem with the settings, each naming the setting, its value and what is allowed."""
+                                driver_settings: Any, job_nodes: int, cloud_nodes: Any = (),
+                                job_node_names: Any = ()) -> list[str]:  # fmt: skip
+    """Every problem with the settings, each naming the setting, its value and what is allowed.
+    cloud_nodes: the inventory's cloud_job_nodes (a cloud makes them; Terraform's inventory lists
+    them), which must be job nodes and need a cloud driver, which in turn needs them."""
     errors = []
     if driver not in DRIVERS:
         return [f"gxnb_node_driver is {driver!r}; allowed: {', '.join(DRIVERS)}"]
+    cloud_nodes = list(cloud_nodes or [])
+    strays = [node for node in cloud_nodes if job_node_names and node not in job_node_names]
+    if strays:
+        errors.append(f"cloud_job_nodes has {', '.join(strays)}, which are not in job_nodes; a node the cloud "
+                      "makes on demand is a job node too")  # fmt: skip
+    if cloud_nodes and driver not in CLOUD_DRIVERS:
+        errors.append(f"cloud_job_nodes lists {', '.join(cloud_nodes)} (nodes a cloud makes on demand) but "
+                      f"gxnb_node_driver is {driver!r}; allowed with them: {', '.join(CLOUD_DRIVERS)}")  # fmt: skip
+    if driver in CLOUD_DRIVERS and not cloud_nodes:
+        errors.append(f"gxnb_node_driver is {driver!r} but the inventory's cloud_job_nodes group is empty; list "
+                      "there the job nodes the cloud makes on demand (Terraform's inventory does, for nodes "
+                      "with on_demand = true)")  # fmt: skip
     minimum = _whole(nodes_min)
     if minimum is None or minimum > job_nodes:
         errors.append(f"gxnb_nodes_min is {nodes_min!r}; a whole number 0-{job_nodes} is allowed (the job nodes "

@@ -50,19 +50,24 @@ def _shards(shards_per_gpu: Any) -> int:
     return shards
 
 
-def gxnb_slurm_nodes(job_nodes: Iterable[Mapping[str, Any]], shards_per_gpu: Any = 0) -> list[dict[str, Any]]:
+def gxnb_slurm_nodes(job_nodes: Iterable[Mapping[str, Any]], shards_per_gpu: Any = 0,
+                     cloud_nodes: Iterable[str] = ()) -> list[dict[str, Any]]:  # fmt: skip
     """One slurm.conf NodeName entry per job node: address, CPUs, memory, its GPUs as GRES (and,
-    with shards_per_gpu, each GPU as that many shards: gres/shard, a share of one GPU)."""
+    with shards_per_gpu, each GPU as that many shards: gres/shard, a share of one GPU). A node a
+    cloud makes on demand (cloud_nodes, by inventory name) is State=CLOUD without an address:
+    slurmctld learns it when the node registers (SlurmctldParameters=cloud_reg_addrs)."""
     shards = _shards(shards_per_gpu)
+    in_cloud = set(cloud_nodes or ())
     nodes = []
     for node in job_nodes:
-        entry = {
-            "name": _short_name(node),
-            "NodeAddr": str(node.get("gxnb_internal_address") or ""),
+        entry = {"name": _short_name(node)}
+        if _name(node) not in in_cloud:
+            entry["NodeAddr"] = str(node.get("gxnb_internal_address") or "")
+        entry.update({
             "CPUs": _whole(node, "gxnb_slurm_cpus"),
             "RealMemory": _whole(node, "gxnb_slurm_memory_mb"),
-            "State": "UNKNOWN",
-        }
+            "State": "CLOUD" if _name(node) in in_cloud else "UNKNOWN",
+        })
         gpus = _whole(node, "gxnb_gpu_count", 0)
         if gpus > 0:
             entry["Gres"] = f"gpu:{gpus}" + (f",shard:{gpus * shards}" if shards else "")
@@ -88,16 +93,34 @@ def gxnb_slurm_gres(job_nodes: Iterable[Mapping[str, Any]], shards_per_gpu: Any 
 
 
 def gxnb_nfs_clients(hosts: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The internal addresses Galaxy's folder is exported to, each once, in inventory order."""
+    """The internal addresses Galaxy's folder is exported to, each once, in inventory order; for a
+    node a cloud makes on demand, whose address is not known beforehand, its network
+    (gxnb_internal_network, the subnet Terraform makes it in)."""
     addresses: list[str] = []
     for host in hosts:
-        address = str(host.get("gxnb_internal_address") or "")
+        address = str(host.get("gxnb_internal_network") or host.get("gxnb_internal_address") or "")
         if not address:
             raise AnsibleFilterError(f"{_name(host)}: gxnb_internal_address is empty; the NFS export needs "
                                      "the address the host mounts Galaxy's folder from")
         if address not in addresses:
             addresses.append(address)
     return addresses
+
+
+def gxnb_power_save_nodes(job_nodes: Iterable[Mapping[str, Any]], driver: Any, nodes_min: Any,
+                          cloud_nodes: Iterable[str] = ()) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """The job nodes made on demand, by Slurm name, each with its own driver settings (its
+    instance type or flavor: gxnb_node_driver_node_settings). With a cloud driver, the nodes the
+    cloud makes (cloud_nodes: the inventory's cloud_job_nodes, which Terraform writes); with the
+    local one, every job node after the first nodes_min; with none, no node."""
+    hosts = list(job_nodes)
+    if driver == "none":
+        return {}
+    if driver in ("aws", "openstack"):
+        chosen = [host for host in hosts if _name(host) in set(cloud_nodes or ())]
+    else:
+        chosen = hosts[_whole({"gxnb_nodes_min": nodes_min}, "gxnb_nodes_min"):]
+    return {_short_name(host): dict(host.get("gxnb_node_driver_node_settings") or {}) for host in chosen}
 
 
 def gxnb_local_containers(hosts: Iterable[Mapping[str, Any]], galaxy_servers: Iterable[str]) -> list[dict[str, Any]]:
@@ -114,4 +137,5 @@ def gxnb_local_containers(hosts: Iterable[Mapping[str, Any]], galaxy_servers: It
 class FilterModule:
     def filters(self):
         return {"gxnb_slurm_nodes": gxnb_slurm_nodes, "gxnb_slurm_gres": gxnb_slurm_gres,
+                "gxnb_power_save_nodes": gxnb_power_save_nodes,
                 "gxnb_nfs_clients": gxnb_nfs_clients, "gxnb_local_containers": gxnb_local_containers}

@@ -21,7 +21,7 @@ import hcl2
 import pytest
 
 from tests.conftest import REPO
-from tests.support.ansible_run import BIN, ansible_adhoc, ansible_env, ansible_playbook
+from tests.support.ansible_run import BIN, ansible_adhoc, ansible_env, ansible_playbook, output, site_preflight
 
 TF = REPO / "terraform"
 MIRROR_CANDIDATES = [os.environ.get("GXNB_TF_MIRROR", ""), "/opt/tf-plugins",
@@ -203,8 +203,10 @@ def test_apply_writes_an_inventory_ansible_reads(generated_inventory):
                             capture_output=True, text=True, env=ansible_env())
     assert result.returncode == 0, result.stderr
     inventory = json.loads(result.stdout)
-    assert inventory["gpu_nodes"]["hosts"] == ["gpu-1"]
-    assert inventory["job_nodes"]["hosts"] == ["gpu-1"]
+    # gpu-2 is made on demand (the example's test sets on_demand_nodes = 1).
+    assert inventory["gpu_nodes"]["hosts"] == ["gpu-1", "gpu-2"]
+    assert inventory["job_nodes"]["hosts"] == ["gpu-1", "gpu-2"]
+    assert inventory["cloud_job_nodes"]["hosts"] == ["gpu-2"]
     assert inventory["galaxy_servers"]["hosts"] == ["galaxy"]
     hostvars = inventory["_meta"]["hostvars"]
     assert hostvars["gpu-1"]["gxnb_gpu_count"] == 1
@@ -236,6 +238,29 @@ def test_site_yml_groups_resolve_on_the_generated_inventory(generated_inventory)
     job_play = plays_by_name["Job nodes"]
     assert "gpu-1" in gpu_play and "gpu-1" in job_play
     assert "galaxy" in galaxy_play and "gpu-1" not in galaxy_play
+    # The node made on demand does not exist yet: only the preflight play lists it (and ends there).
+    assert [name for name, play in plays_by_name.items() if "gpu-2" in play] == ["Preflight"]
+
+
+def test_a_node_made_on_demand_is_a_cloud_node_slurm_makes_with_the_launch_template(generated_inventory):
+    """The generated inventory passes site.yml's preflight without reaching gpu-2 (it does not
+    exist), and gives slurmctld a State=CLOUD node line, gxnb-nodes its driver settings and the node
+    its instance type, and NFS the nodes' network."""
+    result = site_preflight('{"ansible_become": false, "galaxy_admin_email": "admin@example.org"}',
+                            inventory=generated_inventory)
+    assert result.returncode == 0, output(result, 6000)
+    assert re.search(r"^gpu-2 +: ok=2 +changed=0 +unreachable=0 +failed=0", result.stdout, re.M), result.stdout[-2000:]
+    shape = ansible_adhoc("galaxy", "-m", "ansible.builtin.debug", "-o", "-a",
+                          "msg={{ [slurm_nodes, slurm_power_save_nodes, slurm_power_save_driver_settings, "
+                          "nfs_exports[0].clients] | to_json }}", inventory=generated_inventory)
+    assert shape.returncode == 0, output(shape)
+    nodes, made, settings, nfs_clients = json.loads(json.loads(shape.stdout.split(" => ", 1)[1])["msg"])
+    assert nodes[1] == {"name": "gpu-2", "CPUs": 48, "RealMemory": 176947, "State": "CLOUD", "Gres": "gpu:4"}
+    assert nodes[0]["State"] == "UNKNOWN" and nodes[0]["NodeAddr"] == "10.20.0.15"
+    assert made == {"gpu-2": {"instance_type": "g5.12xlarge"}}  # gpu-1, made by terraform, stays on
+    assert settings == {"region": "eu-central-1", "launch_template": "lt-0123456789abcdef0", "cluster_name": "gxnb",
+                        "subnet_id": "subnet-0abc", "controller_address": "10.20.0.2"}
+    assert nfs_clients == ["10.20.0.15", "10.20.0.0/24"]
 
 
 def unquote(value):
@@ -326,10 +351,19 @@ def test_openstack_module_structure():
         assert needed in res, sorted(res)
     instance = res["openstack_compute_instance_v2.node"]
     assert "module.core.user_data" in instance["user_data"]
-    assert instance["for_each"] == "${module.core.nodes}", "instances of the core's checked node specs"
+    # Instances (and their scratch volumes) of the core's checked node specs, but for the nodes
+    # made on demand: gxnb-nodes' openstack driver makes those.
+    for name in ("openstack_compute_instance_v2.node", "openstack_blockstorage_volume_v3.scratch"):
+        assert "module.core.nodes" in res[name]["for_each"] and "!n.on_demand" in res[name]["for_each"], name
     assert "module.core.site.ssh_public_key" in res["openstack_compute_keypair_v2.ansible"]["public_key"]
     core = doc["module"][0]["core"]
     assert "openstack_compute_instance_v2.node" in core["instances"], "the core gets the instances' addresses"
+    on_demand = core["on_demand"]
+    for needed in ('driver = "openstack"', "cloud = var.cloud_name", "image = var.node_image",
+                   "network = var.network_name", "cluster_name = local.name_prefix",
+                   "data.openstack_networking_subnet_v2.nodes"):
+        assert needed in " ".join(on_demand.replace("'", '"').split()), (needed, on_demand)
+    assert "data.openstack_compute_flavor_v2.on_demand" in json.dumps(core["nodes"]), "cores and memory of the flavor"
     assert "gpu_flavor_pattern" in json.dumps(variables(doc)["nodes"]["validation"])
 
 

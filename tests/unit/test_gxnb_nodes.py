@@ -19,6 +19,13 @@ import gxnb_nodes  # noqa: E402
 from gxnb_nodes import local  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def lock_dir(tmp_path, monkeypatch):
+    """Each test's own node locks (production: the slurm role's folder)."""
+    monkeypatch.setattr(gxnb_nodes, "LOCK_DIR", str(tmp_path / "locks"))
+    return tmp_path / "locks"
+
+
 @pytest.mark.parametrize(("hostlist", "names"), [
     ("gxnb-node[1-3]", ["gxnb-node1", "gxnb-node2", "gxnb-node3"]),
     ("gpu[08-10,12],head", ["gpu08", "gpu09", "gpu10", "gpu12", "head"]),
@@ -105,10 +112,11 @@ def test_the_program_named_resume_asks_the_local_helper_and_logs_each_node(helpe
     monkeypatch.setattr(sys, "argv", ["/usr/local/sbin/gxnb-nodes-resume"])  # as slurmctld runs it
     monkeypatch.setenv("PATH", "/nonexistent")
     assert gxnb_nodes.main(["node[1-2]", "--settings", str(settings)]) == 0
-    assert asked == [{"action": "resume", "node": "node1"}, {"action": "resume", "node": "node2"}]
+    # The two start at once (the driver's parallel_resumes): in either order.
+    assert sorted(asked, key=str) == [{"action": "resume", "node": "node1"}, {"action": "resume", "node": "node2"}]
     lines = log_file.read_text().splitlines()
-    assert [line.split("] ", 1)[1] for line in lines] == ["resume node1: node1: container started",
-                                                          "resume node2: node2: container started"]
+    assert sorted(line.split("] ", 1)[1] for line in lines) == ["resume node1: node1: container started",
+                                                                "resume node2: node2: container started"]
 
 
 def test_a_helper_that_refuses_or_is_gone_is_a_driver_error_naming_the_node(helper_socket, tmp_path):

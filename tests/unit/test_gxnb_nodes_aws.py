@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import importlib
 import json
 import socket
 import sys
+import time
 
 import boto3
 import pytest
@@ -127,6 +129,26 @@ def test_an_instance_without_an_address_in_time_is_terminated(ec2, settings, mon
     with pytest.raises(gxnb_nodes.DriverError, match=r"^gxnb-node1: i-\w+ had no private address .*terminated"):
         driver.resume("gxnb-node1")
     assert node_instances(ec2, "gxnb-node1") == []
+
+
+def test_two_programs_resuming_one_node_at_once_make_one_instance(ec2, settings, monkeypatch, tmp_path):
+    # slurmctld's resume and a resume-pending after its restart, say: each its own driver.
+    launch = aws.Driver.launch
+
+    def slow_launch(self, node):
+        time.sleep(1)  # EC2 answers in about a second: the other program looks meanwhile
+        return launch(self, node)
+
+    monkeypatch.setattr(aws.Driver, "launch", slow_launch)
+    monkeypatch.setattr(gxnb_nodes, "scontrol_update", lambda node, **fields: None)
+    all_settings = {"driver": "aws", "aws": settings, "nodes": {"gxnb-node1": {}}, "lock_dir": str(tmp_path)}
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: gxnb_nodes.run("resume", ["gxnb-node1"], all_settings,
+                                                         aws.Driver(settings, all_settings["nodes"])), range(2)))
+
+    assert results == [0, 0]
+    assert len(node_instances(ec2, "gxnb-node1")) == 1
 
 
 def test_suspend_terminates_and_a_later_resume_makes_a_new_one(ec2, settings):

@@ -21,8 +21,8 @@ OPENSTACK = {"cloud": "site", "image": "gxnb-node", "flavor": "g1.large", "netwo
 def test_the_shipped_and_the_example_settings_pass():
     assert check("none", 1, 30, 300, {}, 2) == []
     assert check("local", 1, 30, 120, LOCAL, 2) == []
-    assert check("aws", 0, "45", "600", AWS, 8) == []
-    assert check("openstack", 2, 10, 300, OPENSTACK, 2) == []
+    assert check("aws", 0, "45", "600", AWS, 8, ["gpu-8"]) == []
+    assert check("openstack", 2, 10, 300, OPENSTACK, 2, ["gpu-2"]) == []
 
 
 def test_each_bad_value_is_named_with_what_is_allowed():
@@ -35,9 +35,22 @@ def test_each_bad_value_is_named_with_what_is_allowed():
 
 
 def test_credentials_in_the_settings_are_refused_and_missing_settings_named():
-    errors = check("openstack", 1, 30, 300, {**OPENSTACK, "application_credential_secret": "s3cret", "image": ""}, 2)
+    errors = check("openstack", 1, 30, 300, {**OPENSTACK, "application_credential_secret": "s3cret", "image": ""}, 2,
+                   ["gpu-2"])
     assert errors[0].startswith("gxnb_node_driver_settings.application_credential_secret: credentials never go")
     assert "s3cret" not in " ".join(errors)
     assert errors[1] == ("gxnb_node_driver_settings lacks image for the openstack driver "
                          "(it needs cloud, image, flavor, network, cluster_name)")  # fmt: skip
-    assert check("aws", 1, 30, 300, ["region"], 2)[0].startswith("gxnb_node_driver_settings is ['region']")
+    assert check("aws", 1, 30, 300, ["region"], 2, ["gpu-2"])[0].startswith("gxnb_node_driver_settings is ['region']")
+
+
+def test_nodes_a_cloud_makes_need_a_cloud_driver_and_the_reverse():
+    jobs = ["gpu-1", "gpu-2"]
+    assert check("aws", 1, 30, 300, AWS, 2, ["gpu-2"], jobs) == []
+    [error] = check("local", 1, 30, 300, LOCAL, 2, ["gpu-2"], jobs)
+    assert error == ("cloud_job_nodes lists gpu-2 (nodes a cloud makes on demand) but gxnb_node_driver is "
+                     "'local'; allowed with them: aws, openstack")
+    [error] = check("openstack", 1, 30, 300, OPENSTACK, 2, [], jobs)
+    assert error.startswith("gxnb_node_driver is 'openstack' but the inventory's cloud_job_nodes group is empty")
+    [error] = check("aws", 1, 30, 300, AWS, 2, ["gpu-9"], jobs)
+    assert error.startswith("cloud_job_nodes has gpu-9, which are not in job_nodes")

@@ -81,6 +81,29 @@ def test_an_nfs_client_without_an_address_is_named():
         topology.gxnb_nfs_clients([node("gpu01", "")])
 
 
+def test_a_node_a_cloud_makes_is_a_cloud_node_without_an_address():
+    nodes = [node("gpu-1", "10.0.0.11", gpus=1), node("gpu-2", "gpu-2", gpus=4, cpus=48, memory=176947)]
+    assert topology.gxnb_slurm_nodes(nodes, 0, ["gpu-2"]) == [
+        {"name": "gpu-1", "NodeAddr": "10.0.0.11", "CPUs": 4, "RealMemory": 7000, "State": "UNKNOWN", "Gres": "gpu:1"},
+        {"name": "gpu-2", "CPUs": 48, "RealMemory": 176947, "State": "CLOUD", "Gres": "gpu:4"},
+    ]
+
+
+def test_galaxys_folder_is_exported_to_the_network_of_the_nodes_a_cloud_makes():
+    hosts = [node("gpu-1", "10.0.0.11"), node("gpu-2", "gpu-2", gxnb_internal_network="10.0.0.0/24")]
+    assert topology.gxnb_nfs_clients(hosts) == ["10.0.0.11", "10.0.0.0/24"]
+
+
+def test_the_nodes_made_on_demand_by_driver():
+    hosts = [node("n1", "10.0.0.11"), node("n2", "10.0.0.12"),
+             node("n3", "n3", gxnb_node_driver_node_settings={"instance_type": "g5.12xlarge"})]
+    assert topology.gxnb_power_save_nodes(hosts, "none", 0, ["n3"]) == {}
+    # local: every node after the first gxnb_nodes_min
+    assert topology.gxnb_power_save_nodes(hosts, "local", 1) == {"n2": {}, "n3": {"instance_type": "g5.12xlarge"}}
+    # a cloud: the nodes it makes (cloud_job_nodes) only; the ones terraform made stay on
+    assert topology.gxnb_power_save_nodes(hosts, "aws", 1, ["n3"]) == {"n3": {"instance_type": "g5.12xlarge"}}
+
+
 def ansible_value(inventory: str, host: str, variable: str, *extra: str):
     result = ansible_adhoc(host, "-m", "ansible.builtin.debug", "-a", f"var={variable}", *extra, inventory=inventory)
     assert result.returncode == 0, output(result)

@@ -2,7 +2,7 @@
 # inventory to site.inventory_path (by default inventory/generated/aws.yml):
 #   ansible-playbook -i <inventory_path> -i inventory/production ansible/site.yml
 terraform {
-  required_version = ">= 1.7"
+  required_version = ">= 1.9"
   required_providers {
     # The version constraint is the module's (modules/aws_gpu_nodes/versions.tf).
     aws = {
@@ -31,6 +31,18 @@ variable "subnet_id" {
   type        = string
 }
 
+variable "on_demand_nodes" {
+  description = "GPU nodes (g5.12xlarge, 4 GPUs) that Slurm makes when jobs wait for them and removes when idle, besides gpu-1 that always runs; they need node_image_id."
+  type        = number
+  default     = 0
+}
+
+variable "node_image_id" {
+  description = "Image of the nodes made on demand: a job node's, with the service installed (docs/cluster.md)."
+  type        = string
+  default     = null
+}
+
 variable "site" {
   description = "Settings every cloud shares (modules/gpu_nodes/README.md): at least ssh_public_key, ssh_allowed_cidrs and galaxy_server = { name, address }."
   type        = any
@@ -39,10 +51,14 @@ variable "site" {
 module "gpu_nodes" {
   source = "../../modules/aws_gpu_nodes"
 
-  nodes     = { gpu-1 = { instance_type = "g5.2xlarge", gpu_count = 1 } }
-  vpc_id    = var.vpc_id
-  subnet_id = var.subnet_id
-  site      = merge(var.site, { inventory_path = coalesce(try(var.site.inventory_path, null), "../../../inventory/generated/aws.yml") })
+  nodes = merge(
+    { gpu-1 = { instance_type = "g5.2xlarge", gpu_count = 1 } },
+    { for i in range(var.on_demand_nodes) : "gpu-${i + 2}" => { instance_type = "g5.12xlarge", gpu_count = 4, on_demand = true } },
+  )
+  node_image_id = var.node_image_id
+  vpc_id        = var.vpc_id
+  subnet_id     = var.subnet_id
+  site          = merge(var.site, { inventory_path = coalesce(try(var.site.inventory_path, null), "../../../inventory/generated/aws.yml") })
 }
 
 output "inventory_path" {

@@ -2,7 +2,7 @@
 # `terraform apply` writes the Ansible inventory to site.inventory_path (by
 # default inventory/generated/openstack.yml).
 terraform {
-  required_version = ">= 1.7"
+  required_version = ">= 1.9"
   required_providers {
     # The version constraint is the module's (modules/openstack_gpu_nodes/versions.tf).
     openstack = {

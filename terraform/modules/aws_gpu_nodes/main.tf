@@ -5,10 +5,39 @@
 module "core" {
   source = "../gpu_nodes"
 
-  site           = var.site
-  nodes          = { for name, n in var.nodes : name => merge({ scratch_disk_gb = 200 }, n, { flavor = n.instance_type, image = data.aws_ami.node.id }) }
+  site = var.site
+  nodes = { for name, n in var.nodes : name => merge({ scratch_disk_gb = 200 }, n, {
+    flavor = n.instance_type
+    image  = try(n.on_demand, false) ? coalesce(var.node_image_id, data.aws_ami.node.id) : data.aws_ami.node.id
+    # Slurm's node line for a node made on demand: the type's cores, and 90 % of its memory
+    # (as for the nodes Ansible deploys: the rest is the system's and Docker's).
+    cpus      = try(n.on_demand, false) ? data.aws_ec2_instance_type.on_demand[n.instance_type].default_vcpus : null
+    memory_mb = try(n.on_demand, false) ? floor(data.aws_ec2_instance_type.on_demand[n.instance_type].memory_size * 0.9) : null
+  }) }
   scratch_device = "/dev/nvme1n1" # EBS volumes show up as NVMe devices on Nitro instances
   instances      = { for name, i in aws_instance.node : name => { id = i.id, address = i.private_ip } }
+  # Slurm's power saving makes these nodes from the launch template (gxnb-nodes' aws driver).
+  on_demand = length(local.on_demand_nodes) == 0 ? null : {
+    driver = "aws"
+    settings = {
+      region          = data.aws_region.current.name
+      launch_template = aws_launch_template.on_demand[0].id
+      cluster_name    = local.name_prefix
+      subnet_id       = var.subnet_id
+    }
+    network = data.aws_subnet.nodes.cidr_block
+  }
+}
+
+data "aws_region" "current" {}
+
+data "aws_subnet" "nodes" {
+  id = var.subnet_id
+}
+
+data "aws_ec2_instance_type" "on_demand" {
+  for_each      = toset([for n in values(local.on_demand_nodes) : n.instance_type])
+  instance_type = each.key
 }
 
 data "aws_ami" "node" {
@@ -26,8 +55,9 @@ data "aws_ami" "node" {
 }
 
 locals {
-  name_prefix = module.core.site.name_prefix
-  tags        = merge({ "gxnb:service" = "galaxy-gpu-notebook", "gxnb:managed-by" = "terraform" }, var.tags)
+  name_prefix     = module.core.site.name_prefix
+  on_demand_nodes = { for name, n in var.nodes : name => n if try(n.on_demand, false) }
+  tags            = merge({ "gxnb:service" = "galaxy-gpu-notebook", "gxnb:managed-by" = "terraform" }, var.tags)
 }
 
 resource "aws_key_pair" "ansible" {
@@ -63,7 +93,7 @@ resource "aws_vpc_security_group_egress_rule" "all" {
 
 resource "aws_instance" "node" {
   #checkov:skip=CKV2_AWS_41:The nodes call no AWS API; least privilege is no instance role.
-  for_each = module.core.nodes
+  for_each = { for name, n in module.core.nodes : name => n if !n.on_demand }
 
   ami                    = each.value.image
   instance_type          = each.value.flavor
@@ -99,4 +129,76 @@ resource "aws_instance" "node" {
   }
 
   tags = merge(local.tags, { Name = "${local.name_prefix}-${each.key}", "gxnb:gpu-count" = tostring(each.value.gpu_count) })
+}
+
+# The nodes made on demand: gxnb-nodes' aws driver launches each from this template with the
+# node's instance type, its name and cluster as tags, and user data naming the node, the
+# controller and the cluster (no secret). The image is a job node's, made beforehand.
+data "aws_ami" "on_demand" {
+  count  = length(local.on_demand_nodes) > 0 ? 1 : 0
+  owners = ["self"]
+
+  filter {
+    name   = "image-id"
+    values = [coalesce(var.node_image_id, data.aws_ami.node.id)]
+  }
+}
+
+resource "aws_launch_template" "on_demand" {
+  count                  = length(local.on_demand_nodes) > 0 ? 1 : 0
+  name                   = "${local.name_prefix}-job-node"
+  description            = "Job nodes Slurm makes on demand (gxnb-nodes aws driver)"
+  image_id               = var.node_image_id
+  key_name               = aws_key_pair.ansible.key_name
+  vpc_security_group_ids = [aws_security_group.node.id]
+  ebs_optimized          = true
+  update_default_version = true # the driver launches $Latest
+
+  monitoring {
+    enabled = true
+  }
+
+  metadata_options {
+    http_tokens                 = "required" # IMDSv2 only
+    http_endpoint               = "enabled"
+    http_put_response_hop_limit = 1
+  }
+
+  # One template for every node made on demand: the largest of their disks.
+  block_device_mappings {
+    device_name = data.aws_ami.on_demand[0].root_device_name
+    ebs {
+      volume_size           = max([for n in values(module.core.nodes) : n.root_disk_gb if n.on_demand]...)
+      volume_type           = "gp3"
+      encrypted             = true
+      delete_on_termination = true
+    }
+  }
+
+  dynamic "block_device_mappings" {
+    for_each = max([for n in values(module.core.nodes) : n.scratch_disk_gb if n.on_demand]...) > 0 ? [max([for n in values(module.core.nodes) : n.scratch_disk_gb if n.on_demand]...)] : []
+    content {
+      device_name = "/dev/sdb"
+      ebs {
+        volume_size           = block_device_mappings.value
+        volume_type           = "gp3"
+        encrypted             = true
+        delete_on_termination = true
+      }
+    }
+  }
+
+  tag_specifications {
+    resource_type = "volume"
+    tags          = local.tags
+  }
+
+  tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.node_image_id != null
+      error_message = "nodes ${join(", ", keys(local.on_demand_nodes))} are made on demand, which needs node_image_id: the image of a job node with the service installed that joins Slurm when it boots (docs/cluster.md, \"Nodes on demand in a cloud\"); got none."
+    }
+  }
 }

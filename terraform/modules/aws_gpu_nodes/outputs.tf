@@ -7,3 +7,8 @@ output "security_group_id" {
   description = "Security group of the nodes."
   value       = aws_security_group.node.id
 }
+
+output "launch_template_id" {
+  description = "The launch template of the nodes made on demand (null when none is): gxnb-nodes' aws driver makes them from it; the inventory carries it in gxnb_node_driver_settings."
+  value       = one(aws_launch_template.on_demand[*].id)
+}

@@ -4,7 +4,7 @@ variable "site" {
 }
 
 variable "nodes" {
-  description = "GPU nodes by name: instance_type (an NVIDIA GPU type), gpu_count, root_disk_gb (default 100), scratch_disk_gb (default 200 here, 0 for none). The core module checks them; the image comes from ami_*."
+  description = "GPU nodes by name: instance_type (an NVIDIA GPU type), gpu_count, root_disk_gb (default 100), scratch_disk_gb (default 200 here, 0 for none), on_demand (default false; true: Slurm's power saving launches it from a launch template when jobs wait for it, and terminates it when idle). The core module checks them; the image comes from ami_* (node_image_id for nodes made on demand)."
   type        = any
 
   validation {
@@ -39,4 +39,15 @@ variable "tags" {
   description = "Tags on every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "node_image_id" {
+  description = "Image of the nodes made on demand (on_demand = true): a job node's, with the service installed, that joins Slurm when it boots. Needed only when a node is made on demand."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.node_image_id == null || can(regex("^ami-[0-9a-f]{8,17}$", var.node_image_id))
+    error_message = "node_image_id: must be an AMI id (ami- and 8 or 17 hex digits); got ${jsonencode(var.node_image_id)}."
+  }
 }

@@ -63,16 +63,24 @@ locals {
     })
   }
 
+  # Nodes made on demand (Slurm's power saving) have no instance until a job needs them: Ansible
+  # does not deploy them (cloud_job_nodes), Slurm learns their address when they register, and
+  # their cores, memory and GPUs come from here.
+  on_demand_nodes = { for name, node in var.nodes : name => node if node.on_demand }
   # A node without an instance (yet) is reached by its name.
-  addresses = { for name in keys(var.nodes) : name => try(var.instances[name].address, name) }
+  addresses = { for name, node in var.nodes : name => try(var.instances[name].address, name) if !node.on_demand }
 
   # The ports the firewall opens: slurm.conf's SlurmdPort, and the range Docker publishes the
   # sessions' ports from (the job nodes' net.ipv4.ip_local_port_range). Host variables: an
   # inventory's group variables lose to the playbooks' shared defaults (group_vars/all).
-  port_vars = {
+  # With nodes made on demand, the driver that makes them too (gxnb_node_driver).
+  port_vars = merge({
     gxnb_slurmd_port   = var.site.slurmd_port
     gxnb_session_ports = var.site.interactive_tool_ports
-  }
+    }, try({
+      gxnb_node_driver          = var.on_demand.driver
+      gxnb_node_driver_settings = var.on_demand.settings
+  }, {}))
 
   inventory = {
     all = {
@@ -82,10 +90,23 @@ locals {
       }
       children = {
         gpu_nodes = {
-          hosts = { for name, node in var.nodes : name => { ansible_host = local.addresses[name], gxnb_gpu_count = node.gpu_count } }
+          hosts = { for name, node in var.nodes : name => merge({ gxnb_gpu_count = node.gpu_count }, try({ ansible_host = local.addresses[name] }, {})) }
         }
         job_nodes = {
-          hosts = { for name, address in local.addresses : name => merge({ gxnb_internal_address = address }, local.port_vars) }
+          hosts = merge(
+            { for name, address in local.addresses : name => merge({ gxnb_internal_address = address }, local.port_vars) },
+            { for name, node in local.on_demand_nodes : name => merge({
+              gxnb_internal_network = var.on_demand.network
+              gxnb_slurm_cpus       = node.cpus
+              gxnb_slurm_memory_mb  = node.memory_mb
+              # The node's own driver settings: its instance type (aws) or flavor (openstack).
+              gxnb_node_driver_node_settings = { (var.on_demand.driver == "aws" ? "instance_type" : "flavor") = node.flavor }
+            }, local.port_vars) },
+          )
+        }
+        # Listed for Slurm (State=CLOUD), never deployed to: the node image carries the service.
+        cloud_job_nodes = {
+          hosts = { for name in keys(local.on_demand_nodes) : name => {} }
         }
         galaxy_servers = {
           hosts = var.site.galaxy_server == null ? {} : {

@@ -72,13 +72,16 @@ variable "site" {
 }
 
 variable "nodes" {
-  description = "GPU nodes by name: flavor or instance type, GPU count, disk sizes (GB), image."
+  description = "GPU nodes by name: flavor or instance type, GPU count, disk sizes (GB), image; on_demand = true: a node Slurm's power saving makes when jobs wait and removes when idle (see on_demand), which then needs its cpus and memory_mb (Slurm's node line: it does not exist when Ansible runs)."
   type = map(object({
     flavor          = string
     gpu_count       = number
     root_disk_gb    = optional(number, 100)
     scratch_disk_gb = optional(number, 0)
     image           = string
+    on_demand       = optional(bool, false)
+    cpus            = optional(number)
+    memory_mb       = optional(number)
   }))
 
   validation {
@@ -100,6 +103,33 @@ variable "nodes" {
   validation {
     condition     = alltrue([for n in var.nodes : trimspace(n.flavor) != "" && trimspace(n.image) != ""])
     error_message = "nodes: flavor and image must not be empty; got ${jsonencode({ for k, n in var.nodes : k => { flavor = n.flavor, image = n.image } })}."
+  }
+  validation {
+    condition     = alltrue([for n in var.nodes : !n.on_demand || (try(n.cpus >= 1 && floor(n.cpus) == n.cpus, false) && try(n.memory_mb >= 1024 && floor(n.memory_mb) == n.memory_mb, false))])
+    error_message = "nodes: a node made on demand needs cpus (a whole number, at least 1) and memory_mb (a whole number, at least 1024) for Slurm's node line, as it does not exist when Ansible runs; got ${jsonencode({ for k, n in var.nodes : k => { cpus = n.cpus, memory_mb = n.memory_mb } if n.on_demand })}."
+  }
+}
+
+variable "on_demand" {
+  description = "How the nodes with on_demand = true are made (set by the cloud module): gxnb-nodes' driver (aws, openstack), its settings (never credentials), and network, the CIDR the nodes come up in (Galaxy's folder is exported to it: their addresses are not known beforehand). null: every node is made by terraform apply."
+  type = object({
+    driver   = string
+    settings = map(string)
+    network  = string
+  })
+  default = null
+
+  validation {
+    condition     = var.on_demand == null || contains(["aws", "openstack"], try(var.on_demand.driver, ""))
+    error_message = "on_demand.driver: must be aws or openstack; got ${jsonencode(try(var.on_demand.driver, null))}."
+  }
+  validation {
+    condition     = var.on_demand == null || can(cidrnetmask(try(var.on_demand.network, "")))
+    error_message = "on_demand.network: must be an IPv4 network in CIDR form (the nodes' subnet); got ${jsonencode(try(var.on_demand.network, null))}."
+  }
+  validation {
+    condition     = var.on_demand != null || alltrue([for n in values(var.nodes) : !n.on_demand])
+    error_message = "on_demand: nodes ${join(", ", [for k, n in var.nodes : k if n.on_demand])} are made on demand, which needs the cloud module's on_demand settings; got none."
   }
 }
 

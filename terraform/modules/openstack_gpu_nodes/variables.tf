@@ -4,7 +4,7 @@ variable "site" {
 }
 
 variable "nodes" {
-  description = "GPU nodes by name: flavor (a GPU flavor, see gpu_flavor_pattern), gpu_count, image (name; the newest image of that name), root_disk_gb (default 100), scratch_disk_gb (default 500 here, 0 for none). The core module checks them."
+  description = "GPU nodes by name: flavor (a GPU flavor, see gpu_flavor_pattern), gpu_count, image (name; the newest image of that name), root_disk_gb (default 100), scratch_disk_gb (default 500 here, 0 for none), on_demand (default false; true: Slurm's power saving makes it through the cloud's API when jobs wait for it, from node_image, and removes it when idle). The core module checks them."
   type        = any
 
   validation {
@@ -40,4 +40,16 @@ variable "metadata" {
   description = "Metadata on every instance."
   type        = map(string)
   default     = {}
+}
+
+variable "node_image" {
+  description = "Image (name) of the nodes made on demand: a job node's, with the service installed, that joins Slurm when it boots. Needed only when a node is made on demand."
+  type        = string
+  default     = null
+}
+
+variable "cloud_name" {
+  description = "The controller's clouds.yaml entry gxnb-nodes' openstack driver uses (an application credential, never in Terraform). Needed only when a node is made on demand."
+  type        = string
+  default     = null
 }

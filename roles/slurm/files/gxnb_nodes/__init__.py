@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import datetime
+import fcntl
 import importlib
 import json
 import os
@@ -35,6 +37,8 @@ import time
 from typing import Any
 
 SETTINGS_FILE = "/etc/slurm/gxnb-nodes.json"
+# One program at a time acts on a node (settings: lock_dir; the slurm role makes it SlurmUser's).
+LOCK_DIR = "/var/lib/gxnb-nodes/locks"
 DRIVERS = ("local", "aws", "openstack")
 
 
@@ -153,9 +157,31 @@ def mark_not_started(node: str, error: Exception) -> None:
     scontrol_update(node, State="DOWN", Reason=f'"gxnb-nodes could not start it: {str(error)[:150]}"')
 
 
-def act_on(action: str, node: str, driver) -> bool:
+@contextlib.contextmanager
+def node_lock(node: str, lock_dir: str):
+    """Held while a program acts on the node. slurmctld's resume, a resume-pending after its
+    restart and an operator's run may act on one node at once: each looks for the node's
+    instance, finds none and launches one, and the cloud bills two machines for one node."""
+    os.makedirs(lock_dir, mode=0o700, exist_ok=True)
+    with open(os.path.join(lock_dir, f"{node}.lock"), "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes, or the program ends
+        yield
+
+
+def act_on(action: str, node: str, driver, lock_dir: str) -> bool:
     """One node's resume, suspend or resume-fail, logged; True where it went wrong (a node that
     could not be made is marked down with the driver's reason, so its jobs go elsewhere)."""
+    try:
+        with node_lock(node, lock_dir):
+            return act_on_locked(action, node, driver)
+    except OSError as error:
+        log(f"{action} {node}: cannot take its lock in {lock_dir}: {error}")
+        if action == "resume":
+            mark_not_started(node, error)
+        return True
+
+
+def act_on_locked(action: str, node: str, driver) -> bool:
     try:
         if action == "resume":
             outcome = driver.resume(node)
@@ -197,11 +223,12 @@ def run(action: str, nodes: list[str], settings: dict[str, Any], driver=None) ->
     # Nodes asked for together start together: one after another, the last of ten cloud nodes
     # would wait for nine boots and could pass ResumeTimeout. A driver says how many at once.
     workers = min(len(nodes), max(1, int(getattr(driver, "parallel_resumes", 1)))) if action == "resume" else 1
+    lock_dir = str(settings.get("lock_dir") or LOCK_DIR)
     if workers > 1:
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            went_wrong = list(pool.map(lambda node: act_on(action, node, driver), nodes))
+            went_wrong = list(pool.map(lambda node: act_on(action, node, driver, lock_dir), nodes))
     else:
-        went_wrong = [act_on(action, node, driver) for node in nodes]
+        went_wrong = [act_on(action, node, driver, lock_dir) for node in nodes]
     failed = bool(unknown) or any(went_wrong)
     return 1 if failed else 0
 

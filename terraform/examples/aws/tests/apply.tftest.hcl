@@ -7,11 +7,25 @@ mock_provider "aws" {
   mock_resource "aws_instance" {
     defaults = { private_ip = "10.20.0.15" }
   }
+  mock_resource "aws_launch_template" {
+    defaults = { id = "lt-0123456789abcdef0" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "eu-central-1" }
+  }
+  mock_data "aws_subnet" {
+    defaults = { cidr_block = "10.20.0.0/24" }
+  }
+  mock_data "aws_ec2_instance_type" {
+    defaults = { default_vcpus = 48, memory_size = 196608 }
+  }
 }
 
 variables {
-  vpc_id    = "vpc-0abc"
-  subnet_id = "subnet-0abc"
+  vpc_id          = "vpc-0abc"
+  subnet_id       = "subnet-0abc"
+  on_demand_nodes = 1 # gpu-2: the inventory has a node made on demand too
+  node_image_id   = "ami-0fedcba9876543210"
   site = {
     ssh_public_key    = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKqv2G3dVw0Jmx8rj6RRX3zOP4HVo3Ea2t6mT5j4a7nZ ansible@controller"
     ssh_allowed_cidrs = ["203.0.113.10/32"]

@@ -15,6 +15,28 @@ mock_provider "aws" {
       private_ip = "10.20.0.15"
     }
   }
+  mock_resource "aws_launch_template" {
+    defaults = {
+      id = "lt-0123456789abcdef0"
+    }
+  }
+  mock_data "aws_region" {
+    defaults = {
+      name = "eu-west-1"
+    }
+  }
+  mock_data "aws_subnet" {
+    defaults = {
+      cidr_block = "10.20.0.0/24"
+    }
+  }
+  # A g5.12xlarge: 48 vCPUs, 192 GiB.
+  mock_data "aws_ec2_instance_type" {
+    defaults = {
+      default_vcpus = 48
+      memory_size   = 196608
+    }
+  }
 }
 
 variables {
@@ -134,4 +156,64 @@ run "non_gpu_instance_type_is_refused" {
     nodes = { web = { instance_type = "m5.large", gpu_count = 1 } }
   }
   expect_failures = [var.nodes]
+}
+
+run "nodes_made_on_demand_get_a_launch_template_and_no_instance" {
+  command = apply
+  variables {
+    nodes = {
+      gpu-a = { instance_type = "g5.2xlarge", gpu_count = 1 }
+      gpu-b = { instance_type = "g5.12xlarge", gpu_count = 4, on_demand = true, root_disk_gb = 150 }
+    }
+    node_image_id = "ami-0fedcba9876543210"
+  }
+
+  assert {
+    condition     = keys(aws_instance.node) == ["gpu-a"]
+    error_message = "terraform makes the static node only; Slurm makes gpu-b when a job needs it"
+  }
+  assert {
+    condition     = aws_launch_template.on_demand[0].image_id == "ami-0fedcba9876543210" && output.launch_template_id == aws_launch_template.on_demand[0].id
+    error_message = "the launch template starts the job-node image"
+  }
+  assert {
+    condition     = aws_launch_template.on_demand[0].metadata_options[0].http_tokens == "required" && aws_launch_template.on_demand[0].vpc_security_group_ids == toset([aws_security_group.node.id])
+    error_message = "a node made on demand is locked down as the others: IMDSv2, the nodes' security group"
+  }
+  assert {
+    condition     = alltrue([for d in aws_launch_template.on_demand[0].block_device_mappings : d.ebs[0].encrypted]) && [for d in aws_launch_template.on_demand[0].block_device_mappings : d.ebs[0].volume_size] == [150, 200]
+    error_message = "encrypted root (the node's size) and scratch volumes"
+  }
+  assert {
+    condition     = aws_launch_template.on_demand[0].user_data == null
+    error_message = "the template has no user data: the driver passes the node's name, controller and cluster only"
+  }
+  assert {
+    condition     = yamldecode(output.core.inventory_yaml).all.children.job_nodes.hosts["gpu-a"].gxnb_node_driver_settings == { region = "eu-west-1", launch_template = "lt-0123456789abcdef0", cluster_name = "gxnb", subnet_id = "subnet-0abc" }
+    error_message = "the inventory hands the driver its region, template, cluster and subnet (and no credential)"
+  }
+  assert {
+    condition     = yamldecode(output.core.inventory_yaml).all.children.job_nodes.hosts["gpu-b"].gxnb_slurm_cpus == 48 && yamldecode(output.core.inventory_yaml).all.children.job_nodes.hosts["gpu-b"].gxnb_slurm_memory_mb == 176947
+    error_message = "Slurm's node line from the instance type: its vCPUs and 90 % of its memory"
+  }
+  assert {
+    condition     = keys(yamldecode(output.core.inventory_yaml).all.children.cloud_job_nodes.hosts) == ["gpu-b"]
+    error_message = "gpu-b is a cloud node: listed for Slurm, not deployed to"
+  }
+}
+
+run "a_node_made_on_demand_needs_the_node_image" {
+  command = plan
+  variables {
+    nodes = { gpu-b = { instance_type = "g5.12xlarge", gpu_count = 4, on_demand = true } }
+  }
+  expect_failures = [aws_launch_template.on_demand]
+}
+
+run "a_bad_node_image_id_is_refused" {
+  command = plan
+  variables {
+    node_image_id = "debian-12"
+  }
+  expect_failures = [var.node_image_id]
 }

@@ -239,3 +239,78 @@ run "slurmd_port_inside_the_tool_range_is_refused" {
   }
   expect_failures = [var.site]
 }
+
+run "nodes_made_on_demand_are_listed_for_slurm_not_deployed" {
+  command = plan
+  variables {
+    nodes = {
+      gpu-a = { flavor = "g5.xlarge", gpu_count = 1, image = "debian-12" }
+      gpu-b = { flavor = "g5.12xlarge", gpu_count = 4, image = "gxnb-node", on_demand = true, cpus = 48, memory_mb = 176947 }
+    }
+    instances = { gpu-a = { id = "i-a", address = "10.0.0.11" } }
+    on_demand = { driver = "aws", settings = { region = "eu-west-1", launch_template = "lt-0abc", cluster_name = "gxnb" }, network = "10.0.0.0/24" }
+  }
+
+  assert {
+    condition     = keys(output.inventory.all.children.cloud_job_nodes.hosts) == ["gpu-b"]
+    error_message = "the node made on demand is in cloud_job_nodes (site.yml leaves it out), the other is not"
+  }
+  assert {
+    condition     = !contains(keys(output.inventory.all.children.gpu_nodes.hosts["gpu-b"]), "ansible_host") && output.inventory.all.children.gpu_nodes.hosts["gpu-b"].gxnb_gpu_count == 4
+    error_message = "a node made on demand has no address yet, and its GPUs"
+  }
+  assert {
+    condition     = output.inventory.all.children.job_nodes.hosts["gpu-b"].gxnb_slurm_cpus == 48 && output.inventory.all.children.job_nodes.hosts["gpu-b"].gxnb_slurm_memory_mb == 176947
+    error_message = "a node made on demand carries its cores and memory for Slurm's node line"
+  }
+  assert {
+    condition     = output.inventory.all.children.job_nodes.hosts["gpu-b"].gxnb_internal_network == "10.0.0.0/24" && !contains(keys(output.inventory.all.children.job_nodes.hosts["gpu-b"]), "gxnb_internal_address")
+    error_message = "a node made on demand is reached in its network (NFS), its address comes when it registers"
+  }
+  assert {
+    condition     = output.inventory.all.children.job_nodes.hosts["gpu-b"].gxnb_node_driver_node_settings == { instance_type = "g5.12xlarge" }
+    error_message = "the driver makes the node with its own instance type"
+  }
+  assert {
+    condition     = alltrue([for h in [output.inventory.all.children.job_nodes.hosts["gpu-a"], output.inventory.all.children.galaxy_servers.hosts["galaxy"]] : h.gxnb_node_driver == "aws" && h.gxnb_node_driver_settings.launch_template == "lt-0abc"])
+    error_message = "every host knows the driver and its settings (host variables beat the playbooks' defaults)"
+  }
+  assert {
+    condition     = output.inventory.all.children.job_nodes.hosts["gpu-a"].gxnb_internal_address == "10.0.0.11"
+    error_message = "the node terraform made stays as it was"
+  }
+}
+
+run "without_nodes_made_on_demand_no_driver_is_set" {
+  command = plan
+
+  assert {
+    condition     = output.inventory.all.children.cloud_job_nodes.hosts == {} && !contains(keys(output.inventory.all.children.job_nodes.hosts["gpu-a"]), "gxnb_node_driver")
+    error_message = "no node made on demand: an empty cloud_job_nodes, and the inventory leaves gxnb_node_driver to the site"
+  }
+}
+
+run "a_node_made_on_demand_without_cores_and_memory_is_refused" {
+  command = plan
+  variables {
+    nodes     = { gpu-a = { flavor = "g5.xlarge", gpu_count = 1, image = "debian-12", on_demand = true } }
+    on_demand = { driver = "aws", settings = {}, network = "10.0.0.0/24" }
+  }
+  expect_failures = [var.nodes]
+}
+
+run "a_node_made_on_demand_without_a_driver_is_refused" {
+  command = plan
+  variables {
+    nodes = { gpu-a = { flavor = "g5.xlarge", gpu_count = 1, image = "debian-12", on_demand = true, cpus = 4, memory_mb = 14000 } }
+  }
+  expect_failures = [var.on_demand]
+}
+
+run "an_unknown_driver_is_refused" {
+  command = plan
+  variables {
+    on_demand = { driver = "gcp", settings = {}, network = "10.0.0.0/24" }
+  }
+  expect_failures = [var.on_demand]
+}

@@ -147,6 +147,23 @@ def test_a_node_that_cannot_be_started_is_marked_down_with_the_drivers_reason(ho
     host.run(f"scancel {job}")
 
 
+def test_a_node_a_cloud_makes_is_shown_powered_down_until_a_job_asks_for_it(host):
+    """State=CLOUD: no address until the node registers (cloud_reg_addrs), shown while off
+    (PrivateData=cloud), reached by slurmctld itself (TreeWidth), and started by gxnb-nodes."""
+    config = host.check_output("scontrol show config")
+    assert "idle_on_node_suspend,cloud_reg_addrs" in config
+    assert "TreeWidth               = 65533" in config
+    state = wait_for(host, "sinfo -h -n cloud1 -o %T", lambda s: s.strip() != "", seconds=30)
+    assert state.strip() == "idle~", state
+    node = host.check_output("scontrol -o show node cloud1")
+    flags = node.split(" State=", 1)[1].split()[0].split("+")
+    assert "NodeAddr=cloud1 " in node and {"CLOUD", "POWERED_DOWN"} <= set(flags), node
+    job = host.check_output("runuser -u nobody -- sbatch -p cloud --parsable --chdir=/tmp --wrap true -o /dev/null")
+    reason = wait_for(host, "sinfo -h -n cloud1 -o '%T|%E'", lambda s: s.startswith("down"), seconds=60)
+    assert "gxnb-nodes could not start it: cloud1: the local node helper" in reason, reason
+    host.run(f"scancel {job}")
+
+
 def test_slurmd_reports_its_containers_start_as_its_boot(host):
     """Nodes in containers share the host's kernel: a resumed node must report a boot after
     slurmctld asked for it (slurm_slurmd_boot_time_is_container_start)."""
