@@ -24,6 +24,17 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# promtool (the alert rules' tests) comes with Debian's prometheus, without its recommends (its
+# node exporter).
+if [[ ",$EXTRAS," == *",test,"* ]] && ! command -v promtool >/dev/null; then
+  echo "host-setup: apt-get install prometheus (promtool)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  # Where systemd runs, the package starts its server: this host is not the service's.
+  if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+fi
+
 stamp="$VENV/.gxnb-$(sha256sum "$here/pyproject.toml" | cut -c1-12)-${EXTRAS//,/-}"
 if [ ! -e "$stamp" ]; then
   echo "host-setup: virtualenv $VENV [$EXTRAS]"

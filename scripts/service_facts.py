@@ -57,6 +57,9 @@ FACTS = {
     "node_idle_minutes": "gxnb_node_idle_minutes",
     # The job nodes' range of published session ports, FROM-TO ('' : the nodes' own range).
     "session_ports": "(gxnb_session_ports['from'] ~ '-' ~ gxnb_session_ports['to']) if gxnb_session_ports else ''",
+    # The exporters' ports (node, GPU, service) and where Prometheus listens on the first Galaxy server.
+    "metrics_ports": "[gxnb_metrics_node_port, gxnb_metrics_gpu_port, gxnb_metrics_service_port] | join(' ')",
+    "prometheus_listen": "gxnb_prometheus_listen",
     # Local deployments: the containers' network.
     "local_network": "gxnb_local_network | default('')",
 }

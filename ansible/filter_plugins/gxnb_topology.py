@@ -123,6 +123,26 @@ def gxnb_power_save_nodes(job_nodes: Iterable[Mapping[str, Any]], driver: Any, n
     return {_short_name(host): dict(host.get("gxnb_node_driver_node_settings") or {}) for host in chosen}
 
 
+def gxnb_metrics_targets(hosts_by_kind: Mapping[str, Iterable[str]], hostvars: Mapping[str, Any],
+                         cloud_nodes: Iterable[str] = ()) -> dict[str, list[dict[str, str]]]:  # fmt: skip
+    """What Prometheus scrapes, by exporter kind: each host once, by its short name (the label
+    Slurm's metrics carry too) and internal address. A node a cloud makes on demand has no
+    address to scrape yet: it is left out."""
+    skipped = set(cloud_nodes or ())
+    targets: dict[str, list[dict[str, str]]] = {}
+    for kind, hosts in hosts_by_kind.items():
+        seen: list[str] = []
+        targets[kind] = []
+        for host in hosts:
+            if host in skipped or host in seen:
+                continue
+            seen.append(host)
+            variables = hostvars[host]
+            targets[kind].append({"name": str(variables.get("inventory_hostname_short") or host.split(".")[0]),
+                                  "address": str(variables.get("gxnb_internal_address") or host)})  # fmt: skip
+    return targets
+
+
 def gxnb_local_containers(hosts: Iterable[Mapping[str, Any]], galaxy_servers: Iterable[str]) -> list[dict[str, Any]]:
     """The local cluster's containers (scripts/start-local-cluster.sh), one per host: name,
     address, fake GPUs, and kind - 'head' for a Galaxy server, else 'node'."""
@@ -137,5 +157,5 @@ def gxnb_local_containers(hosts: Iterable[Mapping[str, Any]], galaxy_servers: It
 class FilterModule:
     def filters(self):
         return {"gxnb_slurm_nodes": gxnb_slurm_nodes, "gxnb_slurm_gres": gxnb_slurm_gres,
-                "gxnb_power_save_nodes": gxnb_power_save_nodes,
+                "gxnb_power_save_nodes": gxnb_power_save_nodes, "gxnb_metrics_targets": gxnb_metrics_targets,
                 "gxnb_nfs_clients": gxnb_nfs_clients, "gxnb_local_containers": gxnb_local_containers}

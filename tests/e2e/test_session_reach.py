@@ -102,3 +102,17 @@ def test_a_session_reaches_neither_its_nodes_services_nor_the_cloud_metadata_ser
     assert slurmd == "refused", slurmd
     metadata = reach_from_session(sessions["same_node"], "169.254.169.254", 80)
     assert metadata == "refused", metadata  # turned away on the node, not lost on the way
+
+
+def test_a_session_reaches_no_exporter_of_its_node_nor_the_galaxy_servers(sessions):
+    """The node and GPU exporters and the service exporter answer Prometheus on the Galaxy server
+    only: what runs on a node and in Slurm is not a session's to read."""
+    node_port, gpu_port, service_port = map(int, local_cluster.facts()["metrics_ports"].split())
+    head = local_cluster.head()
+    head_address = local_cluster.containers()[head]["address"]
+    control = reach_from_host(head, sessions["node_address"], gpu_port)
+    assert control.startswith("answered HTTP/1."), control  # Prometheus' host reaches it
+    for address, port in [(sessions["node_address"], node_port), (sessions["node_address"], gpu_port),
+                          (head_address, service_port), (head_address, node_port)]:  # fmt: skip
+        answer = reach_from_session(sessions["same_node"], address, port)
+        assert answer == "refused", (address, port, answer)

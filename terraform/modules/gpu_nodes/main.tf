@@ -32,6 +32,22 @@ locals {
       cidrs       = local.galaxy_server_cidrs
     },
     {
+      name        = "metrics-node"
+      description = "The node exporter, scraped by Prometheus on the Galaxy server"
+      protocol    = "tcp"
+      from_port   = var.site.metrics_ports.node
+      to_port     = var.site.metrics_ports.node
+      cidrs       = local.galaxy_server_cidrs
+    },
+    {
+      name        = "metrics-gpu"
+      description = "The GPU exporter, scraped by Prometheus on the Galaxy server"
+      protocol    = "tcp"
+      from_port   = var.site.metrics_ports.gpu
+      to_port     = var.site.metrics_ports.gpu
+      cidrs       = local.galaxy_server_cidrs
+    },
+    {
       name        = "interactive-tools"
       description = "Interactive-tool containers, reached by gx-it-proxy on the Galaxy server"
       protocol    = "tcp"
@@ -75,8 +91,10 @@ locals {
   # inventory's group variables lose to the playbooks' shared defaults (group_vars/all).
   # With nodes made on demand, the driver that makes them too (gxnb_node_driver).
   port_vars = merge({
-    gxnb_slurmd_port   = var.site.slurmd_port
-    gxnb_session_ports = var.site.interactive_tool_ports
+    gxnb_slurmd_port       = var.site.slurmd_port
+    gxnb_session_ports     = var.site.interactive_tool_ports
+    gxnb_metrics_node_port = var.site.metrics_ports.node
+    gxnb_metrics_gpu_port  = var.site.metrics_ports.gpu
     }, try({
       gxnb_node_driver          = var.on_demand.driver
       gxnb_node_driver_settings = var.on_demand.settings

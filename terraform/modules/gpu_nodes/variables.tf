@@ -1,7 +1,7 @@
 # The settings every cloud shares, declared and validated here only: the cloud
 # modules take them as one `site` object and hand it over as it is.
 variable "site" {
-  description = "Settings every cloud shares: the Ansible login (ssh_public_key, admin_user, ssh_allowed_cidrs), the Galaxy server the nodes serve and the networks it reaches them from (galaxy_server, galaxy_server_cidrs), the ports opened to it (slurmd_port, interactive_tool_ports), extra_ca_certificates, scratch_mount_point, name_prefix and inventory_path (where apply writes the Ansible inventory; null: not written)."
+  description = "Settings every cloud shares: the Ansible login (ssh_public_key, admin_user, ssh_allowed_cidrs), the Galaxy server the nodes serve and the networks it reaches them from (galaxy_server, galaxy_server_cidrs), the ports opened to it (slurmd_port, interactive_tool_ports, metrics_ports), extra_ca_certificates, scratch_mount_point, name_prefix and inventory_path (where apply writes the Ansible inventory; null: not written)."
   type = object({
     ssh_public_key         = string
     ssh_allowed_cidrs      = list(string)
@@ -9,6 +9,7 @@ variable "site" {
     galaxy_server_cidrs    = optional(list(string), [])
     slurmd_port            = optional(number, 6818)
     interactive_tool_ports = optional(object({ from = number, to = number }), { from = 32768, to = 60999 })
+    metrics_ports          = optional(object({ node = number, gpu = number }), { node = 9100, gpu = 9835 })
     extra_ca_certificates  = optional(list(string), [])
     admin_user             = optional(string, "gxnb")
     scratch_mount_point    = optional(string, "/scratch")
@@ -52,6 +53,13 @@ variable "site" {
       (var.site.slurmd_port < var.site.interactive_tool_ports.from || var.site.slurmd_port > var.site.interactive_tool_ports.to)
     )
     error_message = "site.slurmd_port: must be a whole port number 1-65535 outside interactive_tool_ports (${var.site.interactive_tool_ports.from}-${var.site.interactive_tool_ports.to}, where Docker publishes containers) and the same as SlurmdPort in slurm.conf (6818 by default); got ${var.site.slurmd_port}."
+  }
+  validation {
+    condition = alltrue([for p in values(var.site.metrics_ports) :
+      floor(p) == p && p >= 1 && p <= 65535 && p != var.site.slurmd_port &&
+      (p < var.site.interactive_tool_ports.from || p > var.site.interactive_tool_ports.to)
+    ]) && var.site.metrics_ports.node != var.site.metrics_ports.gpu
+    error_message = "site.metrics_ports: node and gpu (the node and GPU exporters, scraped by Prometheus on the Galaxy server) must be two different whole port numbers 1-65535, neither slurmd_port nor in interactive_tool_ports; got ${jsonencode(var.site.metrics_ports)}."
   }
   validation {
     condition     = alltrue([for c in var.site.extra_ca_certificates : can(regex("-----BEGIN CERTIFICATE-----", c)) && !strcontains(c, "PRIVATE KEY")])

@@ -38,7 +38,7 @@ run "inventory_has_site_groups_and_gpu_counts" {
     error_message = "a job node's gxnb_internal_address (Slurm's NodeAddr) is its private address"
   }
   assert {
-    condition     = output.inventory.all.children.galaxy_servers.hosts["galaxy"] == { ansible_host = "10.0.0.2", gxnb_internal_address = "10.0.0.2", gxnb_slurmd_port = 6818, gxnb_session_ports = { from = 32768, to = 60999 } }
+    condition     = output.inventory.all.children.galaxy_servers.hosts["galaxy"] == { ansible_host = "10.0.0.2", gxnb_internal_address = "10.0.0.2", gxnb_slurmd_port = 6818, gxnb_session_ports = { from = 32768, to = 60999 }, gxnb_metrics_node_port = 9100, gxnb_metrics_gpu_port = 9835 }
     error_message = "the Galaxy server lands in galaxy_servers, at its given address"
   }
   assert {
@@ -115,8 +115,12 @@ run "firewall_opens_slurmd_and_tools_to_the_galaxy_server_only" {
     error_message = "SSH from the controller only, everything else from the Galaxy server only"
   }
   assert {
-    condition     = sort(keys(output.firewall_rules)) == tolist(["interactive-tools 10.0.0.2/32", "slurmd 10.0.0.2/32", "ssh 203.0.113.10/32"])
-    error_message = "no rule besides SSH, slurmd and the interactive tools"
+    condition     = sort(keys(output.firewall_rules)) == tolist(["interactive-tools 10.0.0.2/32", "metrics-gpu 10.0.0.2/32", "metrics-node 10.0.0.2/32", "slurmd 10.0.0.2/32", "ssh 203.0.113.10/32"])
+    error_message = "no rule besides SSH, slurmd, the exporters and the interactive tools"
+  }
+  assert {
+    condition     = output.firewall_rules["metrics-node 10.0.0.2/32"].from_port == 9100 && output.firewall_rules["metrics-gpu 10.0.0.2/32"].to_port == 9835
+    error_message = "the node (9100) and GPU (9835) exporters are open to the Galaxy server's Prometheus"
   }
   assert {
     condition     = !anytrue([for r in values(output.firewall_rules) : endswith(r.cidr, "/0")])
@@ -313,4 +317,12 @@ run "an_unknown_driver_is_refused" {
     on_demand = { driver = "gcp", settings = {}, network = "10.0.0.0/24" }
   }
   expect_failures = [var.on_demand]
+}
+
+run "metrics_ports_inside_the_tool_range_are_refused" {
+  command = plan
+  variables {
+    site = merge(var.site, { metrics_ports = { node = 40000, gpu = 9835 } })
+  }
+  expect_failures = [var.site]
 }

@@ -1,0 +1,134 @@
+"""The metrics role's exporters (roles/metrics/files): what they report from what NVML, the device
+files, the Docker engine and Slurm tell them, and that a value they cannot read is left out
+(never invented). tests/e2e/test_metrics.py scrapes the real ones on the local cluster."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.machinery
+import importlib.util
+import re
+from types import SimpleNamespace
+
+from tests.conftest import REPO
+
+
+def exporter(name: str):
+    loader = importlib.machinery.SourceFileLoader(name.replace("-", "_"), str(REPO / "roles/metrics/files" / name))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+gpu_exporter = exporter("gxnb-gpu-exporter")
+service_exporter = exporter("gxnb-service-exporter")
+
+
+def samples(text: str) -> dict[str, float]:
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}  # fmt: skip
+
+
+def test_nvml_values_are_reported_and_what_nvml_cannot_read_is_left_out(tmp_path):
+    def nvml():
+        return [{"index": 0, "uuid": "GPU-abc", "name": "NVIDIA H100", "utilization": 0.42, "memory_utilization": 0.1,
+                 "memory_used": 2 * 1024**3, "memory_total": 80 * 1024**3, "temperature": 51, "power": 312.5,
+                 "ecc_corrected": 3, "ecc_uncorrected": 0},
+                {"index": 1, "uuid": "GPU-def", "name": "NVIDIA H100", "utilization": None, "temperature": None,
+                 "power": None, "ecc_corrected": None, "ecc_uncorrected": None}]  # fmt: skip
+
+    found = samples(gpu_exporter.collect("org.gxnb.slurm-job-id", str(tmp_path / "no.sock"), nvml=nvml))
+
+    assert found["gxnb_gpu_nvml_up"] == 1 and found["gxnb_gpu_count"] == 2
+    assert found['gxnb_gpu_info{gpu="0",uuid="GPU-abc",name="NVIDIA H100"}'] == 1
+    assert found['gxnb_gpu_utilization_ratio{gpu="0"}'] == 0.42
+    assert found['gxnb_gpu_memory_total_bytes{gpu="0"}'] == 80 * 1024**3
+    assert found['gxnb_gpu_power_watts{gpu="0"}'] == 312.5
+    assert found['gxnb_gpu_ecc_errors_total{gpu="0",type="uncorrected"}'] == 0
+    assert not [name for name in found if 'gpu="1"' in name and not name.startswith("gxnb_gpu_info")]
+    assert found["gxnb_gpu_exporter_docker_up"] == 0  # no engine at that socket: said, not hidden
+
+
+def test_without_nvml_the_device_files_are_the_gpus_and_nothing_is_measured(tmp_path):
+    for name in ("nvidia0", "nvidia3", "nvidiactl", "nvidia-uvm", "nvidia-modeset"):
+        (tmp_path / name).touch()
+
+    found = samples(gpu_exporter.collect("label", str(tmp_path / "no.sock"), dev=str(tmp_path), nvml=lambda: None))
+
+    assert found["gxnb_gpu_nvml_up"] == 0 and found["gxnb_gpu_count"] == 2
+    assert {name for name in found if name.startswith("gxnb_gpu_info")} == {
+        'gxnb_gpu_info{gpu="0",uuid="",name=""}', 'gxnb_gpu_info{gpu="3",uuid="",name=""}'}
+    assert not [name for name in found if "utilization" in name or "temperature" in name or "memory" in name]
+
+
+def test_a_cpu_node_reports_no_gpu_rather_than_failing(tmp_path):
+    found = samples(gpu_exporter.collect("label", str(tmp_path / "no.sock"), dev=str(tmp_path / "none"),
+                                         nvml=lambda: None))  # fmt: skip
+    assert found["gxnb_gpu_count"] == 0
+
+
+def test_a_containers_gpus_come_from_its_device_request_or_its_environment():
+    toolkit = {"HostConfig": {"DeviceRequests": [{"Driver": "nvidia", "DeviceIDs": ["2", "0"]}]},
+               "Config": {"Env": ["CUDA_VISIBLE_DEVICES=0,1"]}}  # fmt: skip
+    fake_gpus = {"HostConfig": {"DeviceRequests": None}, "Config": {"Env": ["PATH=/bin", "CUDA_VISIBLE_DEVICES=1"]}}
+    cpu_only = {"HostConfig": {}, "Config": {"Env": ["CUDA_VISIBLE_DEVICES="]}}
+    assert gpu_exporter.container_gpus(toolkit) == [0, 2]
+    assert gpu_exporter.container_gpus(fake_gpus) == [1]
+    assert gpu_exporter.container_gpus(cpu_only) == []
+
+
+SCONTROL_NODES = (
+    "NodeName=gpu01 Arch=x86_64 Gres=gpu:2,shard:8 NodeAddr=10.0.0.11 OS=Linux 6.1.0-18 #1 SMP Debian State=MIXED "
+    "GresUsed=gpu:0,shard:(null):3(IDX:0-1) Reason=(null)\n"
+    "NodeName=gpu02 Gres=gpu:4 State=DOWN+NOT_RESPONDING GresUsed=gpu:0(IDX:N/A) "
+    "Reason=Not responding [slurm@2026-12-07T06:00:00]\n"
+    "NodeName=gpu03 Gres=gpu:4 State=IDLE+CLOUD+POWERED_DOWN+NOT_RESPONDING GresUsed=gpu:0\n"
+)
+
+
+def test_slurms_nodes_their_gpus_and_which_are_down():
+    metrics = service_exporter.Metrics()
+    service_exporter.node_metrics(metrics, service_exporter.scontrol_records(SCONTROL_NODES))
+    found = samples(metrics.text())
+
+    assert found['gxnb_slurm_node_state{node="gpu01",state="mixed"}'] == 1
+    assert found['gxnb_slurm_node_gpus{node="gpu01"}'] == 2 and found['gxnb_slurm_node_shards{node="gpu01"}'] == 8
+    assert found['gxnb_slurm_node_shards_allocated{node="gpu01"}'] == 3
+    assert found['gxnb_slurm_node_down{node="gpu01",reason=""}'] == 0
+    assert found['gxnb_slurm_node_down{node="gpu02",reason="Not responding [slurm@2026-12-07T06:00:00]"}'] == 1
+    # Switched off by Slurm's power saving: not answering on purpose, not down.
+    assert found['gxnb_slurm_node_down{node="gpu03",reason=""}'] == 0
+    assert found['gxnb_slurm_node_flag{node="gpu03",flag="powered_down"}'] == 1
+
+
+def test_jobs_by_state_resource_and_kind_and_the_longest_wait():
+    now = datetime.datetime(2026, 12, 7, 12, 0, 0)
+    squeue = "\n".join([
+        "11|RUNNING|gres/shard:1|g5_interactive_tool_jupyter_notebook_ada@example.org|2026-12-07T11:00:00",
+        "12|PENDING|gres/shard:1|g6_interactive_tool_jupyter_notebook_bob@example.org|2026-12-07T11:50:00",
+        "13|PENDING|gres/gpu:1|g7_run_jupyter_job_ada@example.org|2026-12-07T11:15:00",
+        "14|RUNNING|N/A|g8_cat1_ada@example.org|2026-12-07T11:59:00",
+    ])
+    metrics = service_exporter.Metrics()
+    service_exporter.job_metrics(metrics, squeue, now, re.compile("^interactive_tool_"), re.compile("^run_jupyter_job"))
+    found = samples(metrics.text())
+
+    assert found['gxnb_slurm_jobs{state="running",resource="shard",kind="session"}'] == 1
+    assert found['gxnb_slurm_jobs{state="pending",resource="shard",kind="session"}'] == 1
+    assert found['gxnb_slurm_jobs{state="pending",resource="gpu",kind="training"}'] == 1
+    assert found['gxnb_slurm_jobs{state="running",resource="cpu",kind="other"}'] == 1
+    assert found['gxnb_slurm_jobs{state="running",resource="gpu",kind="training"}'] == 0  # none, said as 0
+    assert found['gxnb_slurm_job_wait_longest_seconds{resource="gpu"}'] == 45 * 60
+    assert found['gxnb_slurm_job_wait_longest_seconds{resource="shard"}'] == 10 * 60
+    assert found['gxnb_slurm_job_wait_longest_seconds{resource="cpu"}'] == 0
+
+
+def test_without_slurm_the_service_exporter_says_so_and_still_reports_the_backups(tmp_path, monkeypatch):
+    (tmp_path / "galaxy-1.dump").touch()
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))  # no scontrol, no squeue
+    args = SimpleNamespace(backup_dir=str(tmp_path), session_tools="^interactive_tool_", training_tools="x")
+    found = samples(service_exporter.collect(args))
+    assert found["gxnb_slurm_up"] == 0
+    assert found["gxnb_database_backups"] == 1
+    assert "gxnb_database_backup_newest_timestamp_seconds" in found
