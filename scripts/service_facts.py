@@ -60,6 +60,8 @@ FACTS = {
     # The exporters' ports (node, GPU, service) and where Prometheus listens on the first Galaxy server.
     "metrics_ports": "[gxnb_metrics_node_port, gxnb_metrics_gpu_port, gxnb_metrics_service_port] | join(' ')",
     "prometheus_listen": "gxnb_prometheus_listen",
+    # Where Alertmanager sends firing alerts (a webhook's URL; '' for another kind of receiver).
+    "alert_webhook": "gxnb_alert_receiver.url | default('')",
     # Local deployments: the containers' network.
     "local_network": "gxnb_local_network | default('')",
 }

@@ -375,3 +375,22 @@ def test_a_script_in_a_session_cannot_set_a_cookie_that_galaxys_pages_receive(en
         if session is not None:
             session.galaxy.jobs.cancel_job(session.job_id)
     journey.write_summary()
+
+
+def test_the_operators_page_of_the_service(chromium):
+    """The metrics role's one page (Prometheus' console /consoles/gxnb.html, on the Galaxy server's
+    loopback: operators open it through an SSH tunnel). Here the page Prometheus rendered is saved
+    and opened in the browser (it is plain HTML and CSS), and screenshotted."""
+    prometheus = "http://" + local_cluster.facts()["prometheus_listen"]
+    page = local_cluster.run(local_cluster.head(), "curl", "-sf", f"{prometheus}/consoles/gxnb.html")
+    journey = browser.Journey(chromium, SHOTS / "operator")
+    saved = journey.folder / "gxnb.html"
+    saved.write_text(page)
+    with journey.step("the service's page"):
+        chromium.get(saved.as_uri())
+        assert chromium.title == "Galaxy GPU notebook service"
+        rows = chromium.find_elements("css selector", "#nodes tr")
+        assert len(rows) == 1 + len(local_cluster.job_nodes()), [row.text for row in rows]
+        for node in local_cluster.job_nodes():
+            assert any(row.text.startswith(node) for row in rows), [row.text for row in rows]
+        assert chromium.find_element("id", "sessions-running").is_displayed()

@@ -66,6 +66,20 @@ def test_fake_gpus_are_reported_as_their_device_files_and_nothing_is_invented():
         assert values_by_node("gxnb_slurm_node_shards") == {node: n * shards for node, n in gpus.items()}
 
 
+def test_the_services_page_shows_each_nodes_gpus_and_the_sessions():
+    """Prometheus' console /consoles/gxnb.html: the one page an operator looks at."""
+    page = local_cluster.run(local_cluster.head(), "curl", "-sf", f"{PROMETHEUS}/consoles/gxnb.html")
+    nodes = page.split('<table id="nodes">')[1].split("</table>")[0]
+    for node in local_cluster.job_nodes():
+        row = nodes.split(f"<td>{node}</td>")[1].split("</tr>")[0]
+        cells = [cell.split("</td>")[0].strip() for cell in row.split("<td>")[1:]]
+        assert cells[1] == str(local_cluster.containers()[node]["gpus"]), cells  # GPUs
+        assert "not measured" in cells[4], cells  # fake GPUs: no utilization, and the page says so
+    assert 'id="sessions-running">' in page and 'id="alerts">' in page
+    hosts = page.split('<table id="hosts">')[1].split("</table>")[0]
+    assert hosts.count("<td>yes</td>") == len(local_cluster.containers()) + len(local_cluster.job_nodes()) + 1
+
+
 def test_a_running_session_shows_on_its_gpu_and_in_slurms_counts():
     session = galaxy_it.new_users_session()
     admin = galaxy_it.admin_instance()
@@ -88,7 +102,43 @@ def test_a_running_session_shows_on_its_gpu_and_in_slurms_counts():
         session.galaxy.jobs.cancel_job(session.job_id)
 
 
-def test_an_alert_fires_when_a_job_nodes_slurmd_stops():
+# Alertmanager's webhook receiver on the head (the local inventory's gxnb_alert_receiver): each
+# notification's body, one JSON a line, into a file.
+WEBHOOK_LISTENER = """
+import http.server, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(sys.argv[2], "ab") as out:
+            out.write(body.replace(b"\\n", b" ") + b"\\n")
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+@pytest.fixture
+def webhook():
+    """The notifications Alertmanager sends while the test runs: a function returning them."""
+    url = local_cluster.facts()["alert_webhook"]
+    assert url.startswith("http://127.0.0.1:"), f"the local inventory's alert receiver is a webhook on the head: {url}"
+    port = int(url.split(":")[2].split("/")[0])
+    head, received = local_cluster.head(), "/tmp/gxnb-test-alerts.jsonl"
+    local_cluster.run(head, "rm", "-f", received)
+    local_cluster.run(head, "sh", "-c", f"nohup python3 -c '{WEBHOOK_LISTENER}' {port} {received} "
+                                        ">/dev/null 2>&1 & echo $! > /tmp/gxnb-test-webhook.pid")  # fmt: skip
+
+    def notifications() -> list[dict]:
+        text = local_cluster.run(head, "sh", "-c", f"cat {received} 2>/dev/null || true")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    yield notifications
+    local_cluster.run(head, "sh", "-c", "kill $(cat /tmp/gxnb-test-webhook.pid)", check=False)
+
+
+def test_an_alert_fires_when_a_job_nodes_slurmd_stops_and_reaches_the_receiver(webhook):
     node = local_cluster.job_nodes()[0]
     rules = {rule["name"] for group in prometheus("rules")["groups"] for rule in group["rules"]}
     assert {"GxnbJobNodeDown", "GxnbGpuHeldIdle", "GxnbJobsWaitForAGpu", "GxnbDatabaseBackupOld"} <= rules
@@ -106,7 +156,15 @@ def test_an_alert_fires_when_a_job_nodes_slurmd_stops():
         [alert] = wait_for(f"GxnbJobNodeDown for {node}", firing, timeout=300)
         assert alert["labels"]["severity"] == "critical"
         assert node in alert["annotations"]["summary"], alert
+
+        def sent(status):
+            return [a for n in webhook() for a in n["alerts"] if a["labels"]["alertname"] == "GxnbJobNodeDown"
+                    and a["labels"].get("node") == node and a["status"] == status]  # fmt: skip
+
+        [notified] = wait_for("the alert sent to the receiver", lambda: sent("firing"), timeout=120)[:1]
+        assert f"Job node {node} is down" == notified["annotations"]["summary"], notified
     finally:
         local_cluster.run(node, "systemctl", "start", "slurmd")
         local_cluster.wait_for_node_state(node, {"idle", "mixed", "allocated"}, timeout=180)
     wait_for("the alert resolved", lambda: not firing(), timeout=120)
+    wait_for("the receiver told it is resolved", lambda: sent("resolved"), timeout=360)

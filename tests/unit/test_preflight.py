@@ -60,6 +60,8 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
         ("gxnb_node_idle_minutes=0", ["gxnb_node_idle_minutes is '0'", "minutes 1-10080"]),
         ("gxnb_alert_gpu_idle_minutes=often", ["metrics_alert_gpu_idle_minutes is often", "whole number"]),
         ("gxnb_metrics_gpu_port=9100", ["exporter ports are ['9100', '9100', '9817']", "three different ports"]),
+        ('{"gxnb_alert_receiver": {"type": "webhook", "url": "chat.example.org/hook"}}',
+         ["metrics_alert_receiver is {'type': 'webhook', 'url': 'chat.example.org/hook'}", "url http(s)://"]),
         ('{"gxnb_node_driver": "aws", "gxnb_node_driver_settings": {"region": "eu-west-1", '
          '"aws_secret_access_key": "x"}}',
          ["gxnb_node_driver_settings.aws_secret_access_key: credentials never go", "instance profile",
@@ -83,7 +85,7 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
          "firewall-source-not-an-address", "tls-files-not-named", "redirect-port-is-the-https-port",
          "unknown-certificate-source", "ai-assistant-not-a-boolean", "slurmd-port-out-of-range", "shards-not-a-number",
          "unknown-node-driver", "more-nodes-on-than-exist", "no-idle-time", "alert-minutes-not-a-number",
-         "two-exporters-on-one-port", "credentials-in-node-settings",
+         "two-exporters-on-one-port", "alert-webhook-without-scheme", "credentials-in-node-settings",
          "session-ports-below-1024", "downloads-folder-not-absolute",
          "short-database-password",
          "broker-password-breaks-its-url", "database-server-unreachable", "backup-folder-not-writable"],

@@ -24,7 +24,8 @@ def prometheus(host, path: str) -> dict:
 
 
 def test_services_run(host):
-    for name in ("prometheus-node-exporter", "gxnb-gpu-exporter", "gxnb-service-exporter", "prometheus"):
+    for name in ("prometheus-node-exporter", "gxnb-gpu-exporter", "gxnb-service-exporter", "prometheus",
+                 "prometheus-alertmanager"):
         assert host.service(name).is_running, name
         assert host.service(name).is_enabled, name
 
@@ -69,5 +70,9 @@ def test_prometheus_scrapes_every_exporter_and_has_the_rules(host):
         time.sleep(1)
     assert all(health.get(job) == "up" for job in ("node", "gpu", "service", "prometheus")), health
     rules = {rule["name"] for group in prometheus(host, "rules")["groups"] for rule in group["rules"]}
+    alertmanagers = prometheus(host, "alertmanagers")["activeAlertmanagers"]
+    assert [a["url"] for a in alertmanagers] == ["http://127.0.0.1:9093/api/v2/alerts"], alertmanagers
+    assert host.socket("tcp://127.0.0.1:9093").is_listening and not host.socket("tcp://0.0.0.0:9093").is_listening
+    assert not host.socket("tcp://0.0.0.0:9094").is_listening  # no gossip with other Alertmanagers
     assert {"GxnbJobNodeDown", "GxnbExporterDown", "GxnbGpuMemoryErrors", "GxnbJobsWaitForAGpu",
             "GxnbGpuHeldIdle", "GxnbDatasetDiskNearlyFull", "GxnbDatabaseBackupOld"} == rules

@@ -57,6 +57,12 @@ def test_local_connections_only(host):
     assert tcp.rc != 0 and "Connection refused" in tcp.stderr
 
 
+def test_the_deploy_took_a_first_dump(host):
+    """A new service has a backup from its first hour, not from its first night."""
+    dumps = host.check_output("ls /var/backups/gxnb-postgresql").split()
+    assert len(dumps) == 1 and dumps[0].startswith("galaxy-"), dumps
+
+
 def test_backups_keep_the_newest(host):
     folder = host.file("/var/backups/gxnb-postgresql")
     assert folder.is_directory and folder.user == "postgres" and folder.mode == 0o700
