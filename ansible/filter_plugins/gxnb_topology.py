@@ -60,13 +60,14 @@ def gxnb_slurm_nodes(job_nodes: Iterable[Mapping[str, Any]], shards_per_gpu: Any
     in_cloud = set(cloud_nodes or ())
     nodes = []
     for node in job_nodes:
+        cloud = _name(node) in in_cloud
         entry = {"name": _short_name(node)}
-        if _name(node) not in in_cloud:
+        if not cloud:
             entry["NodeAddr"] = str(node.get("gxnb_internal_address") or "")
         entry.update({
             "CPUs": _whole(node, "gxnb_slurm_cpus"),
             "RealMemory": _whole(node, "gxnb_slurm_memory_mb"),
-            "State": "CLOUD" if _name(node) in in_cloud else "UNKNOWN",
+            "State": "CLOUD" if cloud else "UNKNOWN",
         })
         gpus = _whole(node, "gxnb_gpu_count", 0)
         if gpus > 0:
