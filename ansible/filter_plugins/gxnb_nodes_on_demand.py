@@ -12,8 +12,9 @@ DRIVERS = ("none", "local", "aws", "openstack")
 # What each driver cannot do without (roles/slurm/files/gxnb_nodes/<driver>.py).
 REQUIRED_SETTINGS = {
     "local": ("socket",),
-    "aws": ("region", "launch_template", "cluster_name"),
-    "openstack": ("cloud", "image", "flavor", "network", "cluster_name"),
+    # munge_key_store: where a new node fetches the munge key at boot (Terraform's modules set it).
+    "aws": ("region", "launch_template", "cluster_name", "munge_key_store"),
+    "openstack": ("cloud", "image", "flavor", "network", "cluster_name", "munge_key_store"),
 }
 CREDENTIAL_KEY = re.compile(r"secret|password|passwd|token|access_key|credential|private_key", re.IGNORECASE)
 

@@ -242,6 +242,9 @@ def test_site_yml_groups_resolve_on_the_generated_inventory(generated_inventory)
     assert [name for name, play in plays_by_name.items() if "gpu-2" in play] == ["Preflight"]
 
 
+MUNGE_KEY_SECRET = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:gxnb-munge-key-AbCdEf"  # the mock's
+
+
 def test_a_node_made_on_demand_is_a_cloud_node_slurm_makes_with_the_launch_template(generated_inventory):
     """The generated inventory passes site.yml's preflight without reaching gpu-2 (it does not
     exist), and gives slurmctld a State=CLOUD node line, gxnb-nodes its driver settings and the node
@@ -259,7 +262,8 @@ def test_a_node_made_on_demand_is_a_cloud_node_slurm_makes_with_the_launch_templ
     assert nodes[0]["State"] == "UNKNOWN" and nodes[0]["NodeAddr"] == "10.20.0.15"
     assert made == {"gpu-2": {"instance_type": "g5.12xlarge"}}  # gpu-1, made by terraform, stays on
     assert settings == {"region": "eu-central-1", "launch_template": "lt-0123456789abcdef0", "cluster_name": "gxnb",
-                        "subnet_id": "subnet-0abc", "controller_address": "10.20.0.2"}
+                        "subnet_id": "subnet-0abc", "controller_address": "10.20.0.2",
+                        "munge_key_store": MUNGE_KEY_SECRET}
     assert nfs_clients == ["10.20.0.15", "10.20.0.0/24"]
 
 
@@ -361,6 +365,7 @@ def test_openstack_module_structure():
     on_demand = core["on_demand"]
     for needed in ('driver = "openstack"', "cloud = var.cloud_name", "image = var.node_image",
                    "network = var.network_name", "cluster_name = local.name_prefix",
+                   'munge_key_store = "${local.name_prefix}-munge-key"',
                    "data.openstack_networking_subnet_v2.nodes"):
         assert needed in " ".join(on_demand.replace("'", '"').split()), (needed, on_demand)
     assert "data.openstack_compute_flavor_v2.on_demand" in json.dumps(core["nodes"]), "cores and memory of the flavor"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import http.server
 import importlib
 import json
 import socket
 import sys
+import threading
 import time
 
 import boto3
@@ -67,6 +69,9 @@ def settings(ec2, moto_url) -> dict:
     template = ec2.create_launch_template(
         LaunchTemplateName="gxnb-job-node", LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"}
     )["LaunchTemplate"]
+    # The place of the munge key, as Terraform makes it: a secret without a value.
+    secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_url)
+    store = secrets.create_secret(Name=f"{CLUSTER}-munge-key", Description="munge key")["ARN"]
     return {
         "region": REGION,
         "launch_template": template["LaunchTemplateId"],
@@ -74,6 +79,7 @@ def settings(ec2, moto_url) -> dict:
         "controller_address": CONTROLLER,
         "tags": {"project": "gxnb"},
         "endpoint_url": moto_url,
+        "munge_key_store": store,
     }
 
 
@@ -108,13 +114,18 @@ def test_resume_again_reuses_the_instance(ec2, settings):
     assert second["message"].startswith("reused")
 
 
-def test_user_data_has_only_node_controller_and_cluster(ec2, settings):
+def instance_user_data(ec2, node: str) -> str:
+    [instance] = node_instances(ec2, node)
+    encoded = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
+    return base64.b64decode(encoded["UserData"]["Value"]).decode()
+
+
+def test_user_data_has_only_node_controller_cluster_and_where_the_key_is(ec2, settings):
     aws.Driver(settings, {"gxnb-node1": {}}).resume("gxnb-node1")
 
-    [instance] = node_instances(ec2, "gxnb-node1")
-    encoded = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
-    text = base64.b64decode(encoded["UserData"]["Value"]).decode()
-    assert json.loads(text) == {"gxnb_node": "gxnb-node1", "slurm_controller": CONTROLLER, "cluster": CLUSTER}
+    text = instance_user_data(ec2, "gxnb-node1")
+    assert json.loads(text) == {"gxnb_node": "gxnb-node1", "slurm_controller": CONTROLLER, "cluster": CLUSTER,
+                                "munge_key_store": settings["munge_key_store"], "region": REGION}
     assert FAKE_MUNGE_KEY not in text
     assert "testing" not in text  # the credentials boto3 used
 
@@ -238,3 +249,163 @@ def test_main_resumes_a_host_list(ec2, settings, tmp_path):
     log = log_file.read_text()
     assert f"resume node1: launched {node1['InstanceId']}" in log
     assert f"resume node2: launched {node2['InstanceId']}" in log
+
+
+# --- A node made on demand joins: the controller shares its munge key, EC2 launches the node with
+# its user data, and the node's boot unit (gxnb-node-join) reads it from an IMDSv2 service and
+# fetches the key from Secrets Manager (moto) ---
+
+join = importlib.import_module("gxnb_nodes.join")
+MUNGE_KEY = bytes(range(256)) * 4  # munge's own keys are 1024 random bytes
+IMAGE_ADDRESS = "10.20.0.7"  # the builder's address, which the image's files carry
+
+
+class InstanceMetadata(http.server.BaseHTTPRequestHandler):
+    """EC2's instance metadata service as the launch template sets it: IMDSv2 only (a PUT for a
+    session token first, every GET with it; 401 without)."""
+
+    user_data: bytes | None = None
+    token = "imds-session-token"
+
+    def do_PUT(self):  # noqa: N802 (http.server's name)
+        if self.path != "/latest/api/token" or not self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+            self.send_error(400)
+            return
+        self.reply(200, self.token.encode())
+
+    def do_GET(self):  # noqa: N802
+        if self.headers.get("X-aws-ec2-metadata-token") != self.token:
+            self.send_error(401)
+        elif self.path != "/latest/user-data" or self.user_data is None:
+            self.send_error(404)
+        else:
+            self.reply(200, self.user_data)
+
+    def reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def metadata_service():
+    InstanceMetadata.user_data = None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), InstanceMetadata)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield InstanceMetadata, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def image(tmp_path) -> dict:
+    """A job-node image's files, as the roles left them on the machine it was made from."""
+    root = tmp_path / "root"
+    (root / "etc/docker").mkdir(parents=True)
+    (root / "etc/default").mkdir(parents=True)
+    (root / "etc/docker/daemon.json").write_text(json.dumps({"ip": IMAGE_ADDRESS, "dns": ["10.20.0.70"]}))
+    (root / "etc/default/prometheus-node-exporter").write_text(f'ARGS="--web.listen-address={IMAGE_ADDRESS}:9100"\n')
+    (root / "etc/hosts").write_text("127.0.0.1\tlocalhost\n127.0.1.1\tbuilder\n")
+    return {"root": root, "address_files": ["/etc/docker/daemon.json", "/etc/default/prometheus-node-exporter"]}
+
+
+def join_settings(tmp_path, image, metadata_url, settings) -> str:
+    path = tmp_path / "gxnb-node-join.json"
+    path.write_text(json.dumps({"cloud": "aws", "metadata_url": metadata_url, "metadata_wait_s": 3,
+                                "endpoint_url": settings["endpoint_url"], "image_address": IMAGE_ADDRESS,
+                                "address_files": image["address_files"]}))  # fmt: skip
+    return str(path)
+
+
+def controller_shares_its_key(settings, tmp_path) -> str:
+    key_file = tmp_path / "munge.key"
+    key_file.write_bytes(MUNGE_KEY)
+    return gxnb_nodes.share_munge_key({"driver": "aws", "aws": settings, "nodes": {}}, str(key_file))
+
+
+def test_the_controller_stores_its_munge_key_once(ec2, settings, tmp_path):
+    assert controller_shares_its_key(settings, tmp_path).startswith("stored")
+    assert controller_shares_its_key(settings, tmp_path).startswith("unchanged")
+    assert aws.MungeKeyStore(settings["munge_key_store"], REGION, settings["endpoint_url"]).get() == MUNGE_KEY
+
+
+def test_a_node_made_on_demand_joins_with_its_user_data_and_the_stored_key(
+    ec2, settings, tmp_path, metadata_service, image, capsys
+):
+    service, metadata_url = metadata_service
+    controller_shares_its_key(settings, tmp_path)
+    aws.Driver(settings | {"controller_address": "127.0.0.1"}, {"gxnb-node3": {}}).resume("gxnb-node3")
+    user_data = instance_user_data(ec2, "gxnb-node3")
+    service.user_data = user_data.encode()
+    assert "munge_key_store" in user_data and MUNGE_KEY.hex() not in user_data
+
+    join_args = ["--settings", join_settings(tmp_path, image, metadata_url, settings), "--root",
+                 str(image["root"]), "--no-host"]  # fmt: skip
+    assert join.main(join_args) == 0
+
+    root = image["root"]
+    assert (root / "etc/hostname").read_text() == "gxnb-node3\n"
+    assert (root / "etc/hosts").read_text().splitlines() == ["127.0.0.1\tlocalhost", "127.0.1.1\tgxnb-node3"]
+    # The route to the controller (127.0.0.1 here) gives the address; other addresses stay.
+    assert json.loads((root / "etc/docker/daemon.json").read_text()) == {"ip": "127.0.0.1", "dns": ["10.20.0.70"]}
+    assert "--web.listen-address=127.0.0.1:9100" in (root / "etc/default/prometheus-node-exporter").read_text()
+    key = root / "etc/munge/munge.key"
+    assert key.read_bytes() == MUNGE_KEY and oct(key.stat().st_mode & 0o777) == "0o400"
+    assert 'SLURMD_OPTIONS="-N gxnb-node3 --conf-server 127.0.0.1"' in (root / "etc/default/slurmd").read_text()
+    output = capsys.readouterr().out
+    assert "node gxnb-node3 of cluster gxnb-unit" in output and "(1024 bytes)" in output
+    assert MUNGE_KEY[:64].hex() not in output
+
+    # A second boot of the same instance changes nothing.
+    assert join.main(join_args) == 0
+    assert "changed: nothing (joined before)" in capsys.readouterr().out
+
+
+def test_a_node_booted_before_the_key_was_stored_says_so_and_writes_nothing(
+    ec2, settings, tmp_path, metadata_service, image, capsys
+):
+    service, metadata_url = metadata_service
+    aws.Driver(settings, {"gxnb-node3": {}}).resume("gxnb-node3")
+    service.user_data = instance_user_data(ec2, "gxnb-node3").encode()
+
+    settings_file = join_settings(tmp_path, image, metadata_url, settings)
+    assert join.main(["--settings", settings_file, "--root", str(image["root"]), "--no-host"]) == 1
+
+    output = capsys.readouterr().out
+    assert f"cannot join: {settings['munge_key_store']} holds no munge key yet" in output
+    assert "gxnb-nodes share-munge-key" in output
+    assert not (image["root"] / "etc/munge/munge.key").exists()
+    assert (image["root"] / "etc/hostname").exists() is False
+
+
+@pytest.mark.parametrize(
+    ("user_data", "message"),
+    [
+        (None, "the instance has no user data"),
+        (b"#cloud-config\n", "is not gxnb-nodes' JSON"),
+        (b'{"gxnb_node": "n1", "slurm_controller": "10.0.0.5", "cluster": "c"}', "lacks munge_key_store"),
+        (b'{"gxnb_node": "n1;reboot", "slurm_controller": "10.0.0.5", "cluster": "c", "munge_key_store": "s"}',
+         "gxnb_node is 'n1;reboot': a Slurm node name"),
+    ],
+)
+def test_an_instance_with_wrong_user_data_is_told_what_is_wrong(
+    ec2, settings, tmp_path, metadata_service, image, capsys, user_data, message
+):
+    service, metadata_url = metadata_service
+    service.user_data = user_data
+    settings_file = join_settings(tmp_path, image, metadata_url, settings)
+
+    assert join.main(["--settings", settings_file, "--root", str(image["root"]), "--no-host"]) == 1
+    assert message in capsys.readouterr().out
+    assert not (image["root"] / "etc/default/slurmd").exists()
+
+
+def test_no_metadata_service_is_named_after_the_wait(tmp_path, image, capsys):
+    settings_file = join_settings(tmp_path, image, f"http://127.0.0.1:{free_port()}", {"endpoint_url": None})
+
+    assert join.main(["--settings", settings_file, "--root", str(image["root"]), "--no-host"]) == 1
+    assert "did not answer in 3 s" in capsys.readouterr().out

@@ -241,3 +241,41 @@ def test_credentials_in_settings_are_refused(settings, connection, where, key):
 def test_without_openstacksdk_the_driver_says_what_it_needs(settings):
     with pytest.raises(gxnb_nodes.DriverError, match="needs openstacksdk"):
         openstack_driver.Driver(settings, {"gxnb-node1": {}})
+
+
+class FakeKeyManager:
+    """Barbican as openstacksdk's key_manager proxy shows it: secrets(name=...), create_secret,
+    get_secret (with the payload), delete_secret; secrets cannot change."""
+
+    def __init__(self):
+        self.stored: list[SimpleNamespace] = []
+        self.ids = itertools.count(1)
+
+    def secrets(self, **query):
+        return [secret for secret in self.stored if secret.name == query.get("name", secret.name)]
+
+    def create_secret(self, **attrs):
+        number = next(self.ids)
+        secret = SimpleNamespace(id=f"secret-{number}", created=f"2026-12-07T10:00:{number:02d}", **attrs)
+        self.stored.append(secret)
+        return secret
+
+    def get_secret(self, secret):
+        return secret
+
+    def delete_secret(self, secret, ignore_missing=True):
+        self.stored.remove(secret)
+
+
+def test_the_munge_key_is_stored_once_in_barbican_and_a_new_one_replaces_it():
+    key_manager = FakeKeyManager()
+    store = openstack_driver.MungeKeyStore("gxnb-unit-munge-key", connection=SimpleNamespace(key_manager=key_manager))
+
+    assert store.get() is None
+    assert store.put(b"k" * 64) is True
+    assert store.put(b"k" * 64) is False
+    assert store.get() == b"k" * 64
+    assert store.put(b"n" * 64) is True  # a new key is a new secret; the old one goes
+    assert [base64.b64decode(secret.payload) for secret in key_manager.stored] == [b"n" * 64]
+    assert store.get() == b"n" * 64
+    assert key_manager.stored[0].payload_content_type == "text/plain"

@@ -14,8 +14,9 @@ spec.loader.exec_module(settings)
 check = settings.gxnb_nodes_on_demand_errors
 
 LOCAL = {"socket": "/run/gxnb-local-nodes/helper.sock"}
-AWS = {"region": "eu-west-1", "launch_template": "lt-0abc", "cluster_name": "gxnb"}
-OPENSTACK = {"cloud": "site", "image": "gxnb-node", "flavor": "g1.large", "network": "internal", "cluster_name": "gxnb"}
+AWS = {"region": "eu-west-1", "launch_template": "lt-0abc", "cluster_name": "gxnb", "munge_key_store": "arn:secret"}
+OPENSTACK = {"cloud": "site", "image": "gxnb-node", "flavor": "g1.large", "network": "internal", "cluster_name": "gxnb",
+             "munge_key_store": "gxnb-munge-key"}
 
 
 def test_the_shipped_and_the_example_settings_pass():
@@ -40,7 +41,7 @@ def test_credentials_in_the_settings_are_refused_and_missing_settings_named():
     assert errors[0].startswith("gxnb_node_driver_settings.application_credential_secret: credentials never go")
     assert "s3cret" not in " ".join(errors)
     assert errors[1] == ("gxnb_node_driver_settings lacks image for the openstack driver "
-                         "(it needs cloud, image, flavor, network, cluster_name)")  # fmt: skip
+                         "(it needs cloud, image, flavor, network, cluster_name, munge_key_store)")  # fmt: skip
     assert check("aws", 1, 30, 300, ["region"], 2, ["gpu-2"])[0].startswith("gxnb_node_driver_settings is ['region']")
 
 

@@ -65,7 +65,7 @@ def test_good_inventory_passes_preflight_and_changes_nothing():
         ('{"gxnb_node_driver": "aws", "gxnb_node_driver_settings": {"region": "eu-west-1", '
          '"aws_secret_access_key": "x"}}',
          ["gxnb_node_driver_settings.aws_secret_access_key: credentials never go", "instance profile",
-          "lacks launch_template, cluster_name"]),
+          "lacks launch_template, cluster_name, munge_key_store"]),
         ('{"gxnb_session_ports": {"from": 80, "to": 90}}',
          ["docker_engine_published_ports is", "1024 <= N <= M <= 65535"]),
         ("galaxy_nginx_downloads_dir=srv/galaxy/data/", ["galaxy_nginx_downloads_dir='srv/galaxy/data/'", "absolute"]),

@@ -65,3 +65,8 @@ output "inventory_path" {
   description = "The inventory file for ansible-playbook -i."
   value       = module.gpu_nodes.core.inventory_path
 }
+
+output "controller_policy_arn" {
+  description = "Attach this IAM policy to the Galaxy server's instance role: gxnb-nodes makes and removes the nodes made on demand and stores the munge key with it (null without such nodes)."
+  value       = module.gpu_nodes.controller_policy_arn
+}

@@ -24,6 +24,7 @@ module "core" {
       launch_template = aws_launch_template.on_demand[0].id
       cluster_name    = local.name_prefix
       subnet_id       = var.subnet_id
+      munge_key_store = aws_secretsmanager_secret.munge_key[0].arn
     }
     network = data.aws_subnet.nodes.cidr_block
   }
@@ -188,6 +189,11 @@ resource "aws_launch_template" "on_demand" {
     }
   }
 
+  # Reads the munge key at boot (gxnb-node-join) and nothing else.
+  iam_instance_profile {
+    arn = aws_iam_instance_profile.on_demand_node[0].arn
+  }
+
   tag_specifications {
     resource_type = "volume"
     tags          = local.tags
@@ -201,4 +207,70 @@ resource "aws_launch_template" "on_demand" {
       error_message = "nodes ${join(", ", keys(local.on_demand_nodes))} are made on demand, which needs node_image_id: the image of a job node with the service installed that joins Slurm when it boots (docs/cluster.md, \"Nodes on demand in a cloud\"); got none."
     }
   }
+}
+
+# Where the nodes made on demand fetch Slurm's munge key at boot. Terraform makes the secret
+# without a value, so the key is never in its state: the slurm role puts it from the controller
+# (gxnb-nodes share-munge-key, with the controller's instance profile).
+resource "aws_secretsmanager_secret" "munge_key" {
+  #checkov:skip=CKV2_AWS_57:The munge key is rotated by changing it in the vault and rerunning site.yml, not by a Lambda.
+  #checkov:skip=CKV_AWS_149:The account's default key for Secrets Manager encrypts it; kms_key_id sets another.
+  count                   = length(local.on_demand_nodes) > 0 ? 1 : 0
+  name_prefix             = "${local.name_prefix}-munge-key-"
+  description             = "Slurm's munge key for the job nodes made on demand (gxnb-node-join reads it at boot)"
+  kms_key_id              = var.secrets_kms_key_id
+  recovery_window_in_days = 7
+  tags                    = local.tags
+}
+
+resource "aws_iam_role" "on_demand_node" {
+  count       = length(local.on_demand_nodes) > 0 ? 1 : 0
+  name_prefix = "${local.name_prefix}-node-"
+  description = "Job nodes made on demand: read the munge key at boot, nothing else"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = "sts:AssumeRole", Principal = { Service = "ec2.amazonaws.com" } }]
+  })
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy" "on_demand_node_reads_munge_key" {
+  count = length(local.on_demand_nodes) > 0 ? 1 : 0
+  name  = "read-munge-key"
+  role  = aws_iam_role.on_demand_node[0].id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Action = ["secretsmanager:GetSecretValue"], Resource = aws_secretsmanager_secret.munge_key[0].arn }]
+  })
+}
+
+resource "aws_iam_instance_profile" "on_demand_node" {
+  count       = length(local.on_demand_nodes) > 0 ? 1 : 0
+  name_prefix = "${local.name_prefix}-node-"
+  role        = aws_iam_role.on_demand_node[0].name
+  tags        = local.tags
+}
+
+# What the controller (the first Galaxy server, which this module does not make) may do for
+# gxnb-nodes: attach this policy to its instance role. Launches from the template only, and
+# terminates only this cluster's instances (by their tag).
+resource "aws_iam_policy" "controller" {
+  count       = length(local.on_demand_nodes) > 0 ? 1 : 0
+  name_prefix = "${local.name_prefix}-controller-"
+  description = "gxnb-nodes on the Slurm controller: make and remove this cluster's job nodes, store the munge key"
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      { Sid = "Describe", Effect = "Allow", Resource = "*",
+      Action = ["ec2:DescribeInstances", "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"] },
+      { Sid = "LaunchFromTheTemplate", Effect = "Allow", Action = ["ec2:RunInstances", "ec2:CreateTags"], Resource = "*",
+      Condition = { ArnLike = { "ec2:LaunchTemplate" = aws_launch_template.on_demand[0].arn } } },
+      { Sid = "TerminateThisClustersNodes", Effect = "Allow", Action = ["ec2:TerminateInstances"], Resource = "*",
+      Condition = { StringEquals = { "ec2:ResourceTag/gxnb:cluster" = local.name_prefix } } },
+      { Sid = "PassTheNodeRole", Effect = "Allow", Action = "iam:PassRole", Resource = aws_iam_role.on_demand_node[0].arn },
+      { Sid = "StoreTheMungeKey", Effect = "Allow", Action = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+      Resource = aws_secretsmanager_secret.munge_key[0].arn },
+    ]
+  })
+  tags = local.tags
 }

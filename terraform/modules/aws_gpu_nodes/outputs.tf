@@ -12,3 +12,13 @@ output "launch_template_id" {
   description = "The launch template of the nodes made on demand (null when none is): gxnb-nodes' aws driver makes them from it; the inventory carries it in gxnb_node_driver_settings."
   value       = one(aws_launch_template.on_demand[*].id)
 }
+
+output "controller_policy_arn" {
+  description = "The IAM policy the Slurm controller's instance role needs for gxnb-nodes (null without nodes made on demand): launch from the template, terminate this cluster's nodes, store the munge key."
+  value       = one(aws_iam_policy.controller[*].arn)
+}
+
+output "munge_key_secret_arn" {
+  description = "The Secrets Manager secret the nodes made on demand read the munge key from (null without such nodes); site.yml stores the key, Terraform never holds it."
+  value       = one(aws_secretsmanager_secret.munge_key[*].arn)
+}

@@ -51,3 +51,14 @@ variable "node_image_id" {
     error_message = "node_image_id: must be an AMI id (ami- and 8 or 17 hex digits); got ${jsonencode(var.node_image_id)}."
   }
 }
+
+variable "secrets_kms_key_id" {
+  description = "KMS key (ARN or id) that encrypts the munge key's secret for the nodes made on demand; null: the account's default key for Secrets Manager."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.secrets_kms_key_id == null || can(regex("^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/.+|[0-9a-f-]{36}|alias/.+)$", var.secrets_kms_key_id))
+    error_message = "secrets_kms_key_id: must be a KMS key ARN, key id or alias/...; got ${jsonencode(var.secrets_kms_key_id)}."
+  }
+}

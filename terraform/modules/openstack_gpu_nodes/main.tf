@@ -24,6 +24,8 @@ module "core" {
       flavor       = values(local.on_demand_nodes)[0].flavor
       network      = var.network_name
       cluster_name = local.name_prefix
+      # The Barbican secret's name: site.yml stores the munge key there, a node reads it at boot.
+      munge_key_store = "${local.name_prefix}-munge-key"
     }
     network = one(data.openstack_networking_subnet_v2.nodes[*].cidr)
   }

@@ -9,6 +9,8 @@ slurmctld runs it as its SlurmUser with a Slurm host list:
     gxnb-nodes check                      # the settings and the driver's reach, for operators
     gxnb-nodes resume-pending             # slurmctld (re)started: start again the nodes it was
                                           # starting (their program cut by its stop, or never run)
+    gxnb-nodes share-munge-key            # (root) put the munge key where a cloud's new nodes
+                                          # fetch it at boot (gxnb-node-join; a cloud's secret store)
 
 The settings file (/etc/slurm/gxnb-nodes.json, written by the slurm role) names the driver,
 its settings and the nodes it may make; it holds no secret: a driver's credentials come from
@@ -73,9 +75,38 @@ def check_cloud_settings(driver: str, settings: dict[str, Any], nodes: dict[str,
 
 
 def user_data(node: str, settings: dict[str, Any]) -> str:
-    """What a cloud node's boot script needs to join the cluster (JSON); nothing secret."""
-    return json.dumps({"gxnb_node": node, "slurm_controller": settings["controller_address"],
-                       "cluster": settings["cluster_name"]})  # fmt: skip
+    """What a cloud node's boot unit (gxnb-node-join) needs to join the cluster (JSON): where the
+    munge key is kept, never the key."""
+    data = {"gxnb_node": node, "slurm_controller": settings["controller_address"], "cluster": settings["cluster_name"]}
+    data.update({key: str(settings[key]) for key in ("munge_key_store", "region") if settings.get(key)})
+    return json.dumps(data)
+
+
+MUNGE_KEY_FILE = "/etc/munge/munge.key"
+
+
+def share_munge_key(settings: dict[str, Any], key_file: str = MUNGE_KEY_FILE) -> str:
+    """Put the controller's munge key where the nodes a cloud makes fetch it at boot (the
+    driver's munge_key_store); run as root by the slurm role. Says "stored" or "unchanged"."""
+    driver = settings["driver"]
+    cloud_settings = settings.get(driver) or {}
+    if driver not in ("aws", "openstack"):
+        raise DriverError(f"driver {driver}: its nodes are made from this cluster's own disks; no key to share")
+    if not cloud_settings.get("munge_key_store"):
+        raise DriverError(f"the {driver} settings lack munge_key_store (the secret Terraform makes for the key)")
+    try:
+        with open(key_file, "rb") as key:
+            content = key.read()
+    except OSError as error:
+        raise DriverError(f"cannot read the munge key {key_file}: {error}") from None
+    module = importlib.import_module(f"{__name__}.{driver}")
+    if driver == "aws":
+        store = module.MungeKeyStore(cloud_settings["munge_key_store"], region=cloud_settings.get("region"),
+                                     endpoint_url=cloud_settings.get("endpoint_url"))  # fmt: skip
+    else:
+        store = module.MungeKeyStore(cloud_settings["munge_key_store"], cloud=cloud_settings.get("cloud"))
+    stored = store.put(content)
+    return f"{'stored' if stored else 'unchanged'}: the munge key in {cloud_settings['munge_key_store']}"
 
 
 def expand_hostlist(hostlist: str) -> list[str]:
@@ -286,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             argv = [action, *argv]
             break
     parser = argparse.ArgumentParser(prog="gxnb-nodes", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["resume", "suspend", "resume-fail", "check", "resume-pending"])
+    parser.add_argument("action", choices=["resume", "suspend", "resume-fail", "check", "resume-pending",
+                                           "share-munge-key"])
     parser.add_argument("hostlist", nargs="?", default="", help="Slurm host list (node[1-3])")
     parser.add_argument("--settings", default=os.environ.get("GXNB_NODES_SETTINGS", SETTINGS_FILE))
     args = parser.parse_args(argv)
@@ -303,6 +335,13 @@ def main(argv: list[str] | None = None) -> int:
             log(f"check: the {settings['driver']} driver: {error}")
             return 2
         print("nodes made on demand: " + ", ".join(sorted(settings["nodes"])))
+        return 0
+    if args.action == "share-munge-key":
+        try:
+            print(share_munge_key(settings))
+        except DriverError as error:
+            log(f"share-munge-key: {error}")
+            return 2
         return 0
     if args.action == "resume-pending":
         return resume_pending(settings)

@@ -7,8 +7,9 @@ to each instance) and endpoint_url (a VPC endpoint) are optional. A node's own s
 instance_type and subnet_id. Credentials are boto3's default chain (the controller's instance
 profile), never these settings.
 
-The user data is JSON with the node's name, the controller's address and the cluster's name
-only: the node image's boot script fetches the munge key by the cloud's own means.
+The user data is JSON with the node's name, the controller's address, the cluster's name and
+munge_key_store (the Secrets Manager secret Terraform makes without a value): the node's boot
+unit (gxnb-node-join) fetches the munge key from there with its instance profile.
 """
 
 from __future__ import annotations
@@ -166,3 +167,48 @@ class Driver:
         except AWS_ERRORS as error:
             raise DriverError(f"{node}: EC2 failed to terminate its instance: {explain(error)}") from None
         return f"terminating {', '.join(ids)}"
+
+
+class MungeKeyStore:
+    """Slurm's munge key in a Secrets Manager secret (binary): the controller puts it
+    (gxnb-nodes share-munge-key, with its instance profile), a node made on demand reads it at
+    boot (gxnb-node-join, with the job nodes' instance profile, which may read that secret only).
+    Terraform makes the secret without a value, so the key is never in its state."""
+
+    def __init__(self, secret_id: str, region: str | None = None, endpoint_url: str | None = None):
+        self.secret_id = secret_id
+        self.client = boto3.client(
+            "secretsmanager",
+            region_name=region or None,
+            endpoint_url=endpoint_url or None,
+            config=botocore.config.Config(
+                connect_timeout=10, read_timeout=30, retries={"mode": "standard", "max_attempts": 5}
+            ),
+        )
+
+    def get(self) -> bytes | None:
+        """The key, or None while the secret has no value yet."""
+        try:
+            value = self.client.get_secret_value(SecretId=self.secret_id)
+        except botocore.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                if "version" in str(error).lower() or "AWSCURRENT" in str(error):
+                    return None
+                raise DriverError(f"Secrets Manager has no secret {self.secret_id}: {explain(error)}") from None
+            raise DriverError(f"Secrets Manager refused {self.secret_id}: {explain(error)}") from None
+        except botocore.exceptions.BotoCoreError as error:
+            raise DriverError(f"Secrets Manager did not answer for {self.secret_id}: {explain(error)}") from None
+        if "SecretBinary" in value:
+            return bytes(value["SecretBinary"])
+        return value.get("SecretString", "").encode() or None
+
+    def put(self, key: bytes) -> bool:
+        """Store the key unless the secret holds it already; True if it was stored."""
+        if self.get() == key:
+            return False
+        try:
+            self.client.put_secret_value(SecretId=self.secret_id, SecretBinary=key)
+        except AWS_ERRORS as error:
+            raise DriverError(f"Secrets Manager refused to store the munge key in {self.secret_id}: "
+                              f"{explain(error)}") from None  # fmt: skip
+        return True

@@ -7,8 +7,10 @@ metadata (added to each server) is optional. A node's own settings may set flavo
 credential is clouds.yaml's (/etc/openstack/clouds.yaml or slurmctld's user's), never these
 settings.
 
-The user data is JSON with the node's name, the controller's address and the cluster's name
-only: the node image's boot script fetches the munge key by the cloud's own means.
+The user data is JSON with the node's name, the controller's address, the cluster's name and
+munge_key_store (a Barbican secret's name): the node's boot unit (gxnb-node-join) fetches the
+munge key from there with the image's clouds.yaml entry, an application credential whose access
+rules allow reading secrets only.
 """
 
 from __future__ import annotations
@@ -24,6 +26,18 @@ CREDENTIALS_FROM = (
     "the driver uses the application credential of the 'cloud' entry in clouds.yaml "
     "(/etc/openstack/clouds.yaml or ~/.config/openstack/clouds.yaml of slurmctld's user)"
 )
+
+
+def connect(cloud: str):
+    try:
+        import openstack  # only where this driver is used: the others do without openstacksdk
+        from openstack import exceptions
+    except ImportError:
+        raise DriverError("the openstack driver needs openstacksdk (python3-openstacksdk)") from None
+    try:
+        return openstack.connect(cloud=cloud)
+    except exceptions.SDKException as error:
+        raise DriverError(f"cloud {cloud!r}: {error}; {CREDENTIALS_FROM}") from None
 
 
 class Driver:
@@ -45,15 +59,7 @@ class Driver:
 
     @staticmethod
     def connect(cloud: str):
-        try:
-            import openstack  # only where this driver is used: the others do without openstacksdk
-            from openstack import exceptions
-        except ImportError:
-            raise DriverError("the openstack driver needs openstacksdk (python3-openstacksdk)") from None
-        try:
-            return openstack.connect(cloud=cloud)
-        except exceptions.SDKException as error:
-            raise DriverError(f"cloud {cloud!r}: {error}; {CREDENTIALS_FROM}") from None
+        return connect(cloud)
 
     def metadata(self, node: str) -> dict[str, str]:
         # The driver's own keys win: they are how suspend and resume find the node's server.
@@ -132,3 +138,49 @@ def fixed_address(server, network_name: str) -> str | None:
         if entry.get("OS-EXT-IPS:type", "fixed") == "fixed":
             return entry["addr"]
     return None
+
+
+class MungeKeyStore:
+    """Slurm's munge key as a Barbican secret named munge_key_store (base64 text): the
+    controller stores it (gxnb-nodes share-munge-key), a node made on demand reads the newest of
+    that name at boot (gxnb-node-join). Barbican's secrets cannot change: a new key is a new
+    secret, and the older ones of the name are deleted once it is stored."""
+
+    def __init__(self, name: str, cloud: str | None = None, connection=None):
+        self.name = name
+        self.connection = connection or connect(cloud or "gxnb-node")
+
+    def secrets(self) -> list:
+        try:
+            found = list(self.connection.key_manager.secrets(name=self.name))
+        except Exception as error:  # openstacksdk's and keystoneauth's classes, which vary by version
+            raise DriverError(f"Barbican failed to list the secrets named {self.name}: {error}") from None
+        return sorted(found, key=lambda secret: str(secret.created or ""), reverse=True)
+
+    def get(self) -> bytes | None:
+        """The key of the newest secret of the name, or None while there is none."""
+        secrets = self.secrets()
+        if not secrets:
+            return None
+        try:
+            payload = self.connection.key_manager.get_secret(secrets[0]).payload
+            return base64.b64decode(payload, validate=True)
+        except Exception as error:  # openstacksdk's and binascii's classes
+            raise DriverError(f"Barbican secret {self.name} ({secrets[0].id}): {type(error).__name__}: "
+                              f"{error}") from None  # fmt: skip
+
+    def put(self, key: bytes) -> bool:
+        """Store the key unless the newest secret of the name holds it; True if it was stored."""
+        older = self.secrets()
+        if older and self.get() == key:
+            return False
+        try:
+            self.connection.key_manager.create_secret(
+                name=self.name, secret_type="opaque", payload=base64.b64encode(key).decode(),
+                payload_content_type="text/plain",
+            )
+            for secret in older:
+                self.connection.key_manager.delete_secret(secret, ignore_missing=True)
+        except Exception as error:  # openstacksdk's and keystoneauth's classes, which vary by version
+            raise DriverError(f"Barbican refused to store the munge key as {self.name}: {error}") from None
+        return True

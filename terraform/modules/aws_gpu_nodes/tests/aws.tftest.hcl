@@ -20,6 +20,26 @@ mock_provider "aws" {
       id = "lt-0123456789abcdef0"
     }
   }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = {
+      arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gxnb-munge-key-AbCdEf"
+    }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:role/gxnb-node-1"
+    }
+  }
+  mock_resource "aws_iam_instance_profile" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:instance-profile/gxnb-node-1"
+    }
+  }
+  mock_resource "aws_iam_policy" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:policy/gxnb-controller-1"
+    }
+  }
   mock_data "aws_region" {
     defaults = {
       name = "eu-west-1"
@@ -189,8 +209,20 @@ run "nodes_made_on_demand_get_a_launch_template_and_no_instance" {
     error_message = "the template has no user data: the driver passes the node's name, controller and cluster only"
   }
   assert {
-    condition     = yamldecode(output.core.inventory_yaml).all.children.job_nodes.hosts["gpu-a"].gxnb_node_driver_settings == { region = "eu-west-1", launch_template = "lt-0123456789abcdef0", cluster_name = "gxnb", subnet_id = "subnet-0abc" }
-    error_message = "the inventory hands the driver its region, template, cluster and subnet (and no credential)"
+    condition     = yamldecode(output.core.inventory_yaml).all.children.job_nodes.hosts["gpu-a"].gxnb_node_driver_settings == { region = "eu-west-1", launch_template = "lt-0123456789abcdef0", cluster_name = "gxnb", subnet_id = "subnet-0abc", munge_key_store = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gxnb-munge-key-AbCdEf" }
+    error_message = "the inventory hands the driver its region, template, cluster, subnet and where the munge key goes (and no credential)"
+  }
+  assert {
+    condition     = output.munge_key_secret_arn == aws_secretsmanager_secret.munge_key[0].arn && aws_launch_template.on_demand[0].iam_instance_profile[0].arn == aws_iam_instance_profile.on_demand_node[0].arn
+    error_message = "the nodes made on demand boot with an instance profile and the key's secret is named"
+  }
+  assert {
+    condition     = jsondecode(aws_iam_role_policy.on_demand_node_reads_munge_key[0].policy).Statement == [{ Effect = "Allow", Action = ["secretsmanager:GetSecretValue"], Resource = aws_secretsmanager_secret.munge_key[0].arn }]
+    error_message = "a node made on demand may read the munge key's secret, and nothing else"
+  }
+  assert {
+    condition     = [for st in jsondecode(aws_iam_policy.controller[0].policy).Statement : st.Sid] == ["Describe", "LaunchFromTheTemplate", "TerminateThisClustersNodes", "PassTheNodeRole", "StoreTheMungeKey"] && jsondecode(aws_iam_policy.controller[0].policy).Statement[2].Condition.StringEquals["ec2:ResourceTag/gxnb:cluster"] == "gxnb"
+    error_message = "the controller may launch from the template, terminate this cluster's nodes only, and store the key"
   }
   assert {
     condition     = yamldecode(output.core.inventory_yaml).all.children.job_nodes.hosts["gpu-b"].gxnb_slurm_cpus == 48 && yamldecode(output.core.inventory_yaml).all.children.job_nodes.hosts["gpu-b"].gxnb_slurm_memory_mb == 176947

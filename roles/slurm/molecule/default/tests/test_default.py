@@ -164,6 +164,33 @@ def test_a_node_a_cloud_makes_is_shown_powered_down_until_a_job_asks_for_it(host
     host.run(f"scancel {job}")
 
 
+def test_a_node_made_from_the_image_runs_the_controllers_configuration_and_registers_its_address(host):
+    """What gxnb-node-join leaves a node a cloud made: slurmd -N <node> --conf-server <controller>.
+    slurmctld serves its configuration (enable_configless): the node runs today's slurm.conf and
+    gres.conf whatever its image holds, and tells its address when it registers (cloud_reg_addrs)."""
+    assert "enable_configless" in host.check_output("scontrol show config")
+    # The test before left cloud1 down: its job's starts are over (a requeued job may start one
+    # more, which marks the node down again) before the node "boots".
+    wait_for(host, "squeue -h -p cloud; pgrep -f '[g]xnb-nodes-resume' || true", lambda s: s.strip() == "", seconds=30)
+    time.sleep(2)
+    host.run("rm -rf /var/lib/slurm/slurmd/conf-cache")
+    # A second slurmd on this host, as cloud1 (its own port in slurm.conf, its own pid file: slurmd
+    # stops the one its pid file names), booted a second ago as a new instance is (slurmctld asked
+    # for the node in the test before), ended by the timeout.
+    host.run("up=$(cut -d. -f1 /proc/uptime); setsid unshare -m --time --boottime -$((up - 1)) sh -c "
+             "'touch /tmp/cloud1.pid && mount --bind /tmp/cloud1.pid /run/slurmd.pid && "
+             "exec timeout 30 slurmd -D --conf-server 127.0.0.1 -N cloud1' </dev/null >/tmp/cloud1-slurmd.log 2>&1 &")
+    node = wait_for(host, "scontrol -o show node cloud1", lambda s: "NodeAddr=127.0.0.1 " in s, seconds=25)
+    flags = set(node.split(" State=", 1)[1].split()[0].split("+"))
+    assert "IDLE" in flags and not flags & {"DOWN", "POWERED_DOWN"}, node
+    for name in ("slurm.conf", "gres.conf"):
+        served = host.file(f"/var/lib/slurm/slurmd/conf-cache/{name}")
+        assert served.exists and served.content_string == host.file(f"/etc/slurm/{name}").content_string, name
+    assert host.service("slurmd").is_running, "this host's own slurmd was stopped"
+    # The start that failed before (the node down with the driver's reason) is over: it serves again.
+    assert "node cloud1 returned to service" in host.check_output("tail -n 50 /var/log/slurm/slurmctld.log")
+
+
 def test_slurmd_reports_its_containers_start_as_its_boot(host):
     """Nodes in containers share the host's kernel: a resumed node must report a boot after
     slurmctld asked for it (slurm_slurmd_boot_time_is_container_start)."""
