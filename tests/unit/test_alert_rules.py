@@ -66,7 +66,7 @@ def check(result: subprocess.CompletedProcess) -> None:
 def test_promtool_accepts_the_rules(tmp_path):
     rules = render_rules(tmp_path)
     result = subprocess.run(["promtool", "check", "rules", rules], cwd=tmp_path, capture_output=True, text=True)
-    assert result.returncode == 0 and "SUCCESS: 7 rules found" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0 and "SUCCESS: 8 rules found" in result.stdout, result.stdout + result.stderr
 
 
 def test_a_job_node_down_fires_after_its_wait(tmp_path):
@@ -102,6 +102,25 @@ def test_uncorrected_gpu_memory_errors_fire_at_once_and_corrected_ones_do_not(tm
              "severity": "critical"}
     result = promtool_test(tmp_path, [{"interval": "1m", "input_series": series, "alert_rule_test": [
         alert("GxnbGpuMemoryErrors", "2m"), alert("GxnbGpuMemoryErrors", "4m", fired)]}])  # fmt: skip
+    check(result)
+
+
+def test_a_gpus_first_hardware_xid_fires_at_once_and_a_programs_xid_does_not(tmp_path):
+    labels = 'node="gpu01",gpu="0",pci="0000:3b:00",job="gpu",instance="10.0.0.11:9835"'
+    # Xid 79 (fallen off the bus) appears at minute 20 as a new series; Xid 13 (a program's fault)
+    # grows all along; Xid 48 is in the log when Prometheus starts, then stays, then grows at 25.
+    series = [{"series": f'gxnb_gpu_xid_errors_total{{{labels},xid="79"}}', "values": "_x20 1 1 1"},
+              {"series": f'gxnb_gpu_xid_errors_total{{{labels},xid="13"}}', "values": "1 2 3 4 5 6 7 8 9"},
+              {"series": f'gxnb_gpu_xid_errors_total{{{labels},xid="48"}}', "values": "1x24 2 2 2"}]  # fmt: skip
+
+    def fired(xid):
+        return {"node": "gpu01", "gpu": "0", "pci": "0000:3b:00", "job": "gpu", "instance": "10.0.0.11:9835",
+                "xid": xid, "severity": "critical"}  # fmt: skip
+
+    result = promtool_test(tmp_path, [{"interval": "1m", "input_series": series, "alert_rule_test": [
+        alert("GxnbGpuXidErrors", "5m", fired("48")),  # new to Prometheus: it fires for what the log has
+        alert("GxnbGpuXidErrors", "17m"), alert("GxnbGpuXidErrors", "21m", fired("79")),
+        alert("GxnbGpuXidErrors", "26m", fired("79"), fired("48"))]}])  # fmt: skip
     check(result)
 
 

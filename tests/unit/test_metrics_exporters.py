@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime
 import importlib.machinery
 import importlib.util
+import os
 import re
+import time
 from types import SimpleNamespace
 
 from tests.conftest import REPO
@@ -132,3 +134,55 @@ def test_without_slurm_the_service_exporter_says_so_and_still_reports_the_backup
     assert found["gxnb_slurm_up"] == 0
     assert found["gxnb_database_backups"] == 1
     assert "gxnb_database_backup_newest_timestamp_seconds" in found
+
+
+KERNEL_LOG = (
+    b"6,1201,5518000,-;nvidia-nvlink: Nvlink Core is being initialized\n"
+    b"4,1202,7132411,-;NVRM: Xid (PCI:0000:3b:00): 79, pid=2214, name=python, GPU has fallen off the bus.\n"
+    b"4,1203,7132500,-;NVRM: Xid (PCI:0000:3b:00): 79, pid=2214, name=python, GPU has fallen off the bus.\n"
+    b"4,1204,8000001,-;NVRM: Xid (PCI:0000:86:00): 13, pid=3310, name=python, Graphics Exception\n"
+    b"4,1205,8000002,-;NVRM: Xid (PCI:0001:af:00): 48, pid='<unknown>', An uncorrectable double bit error\n"
+)
+
+
+def test_xid_errors_in_the_kernel_log_are_counted_by_gpu_and_number(tmp_path):
+    log = tmp_path / "kmsg"
+    log.write_bytes(KERNEL_LOG)
+    xid_log = gpu_exporter.XidLog(str(log))
+    xid_log.read(follow=False)
+
+    def nvml():  # NVML spells the address 00000000:3B:00.0
+        return [{"index": 0, "pci": gpu_exporter.pci_address("00000000", "3B", "00")},
+                {"index": 1, "pci": gpu_exporter.pci_address("00000000", "86", "00")}]
+
+    found = samples(gpu_exporter.collect("label", str(tmp_path / "no.sock"), nvml=nvml, xid_log=xid_log))
+
+    assert found["gxnb_gpu_xid_log_up"] == 1
+    xids = {name: value for name, value in found.items() if name.startswith("gxnb_gpu_xid_errors_total")}
+    assert xids == {'gxnb_gpu_xid_errors_total{gpu="0",pci="0000:3b:00",xid="79"}': 2,
+                    'gxnb_gpu_xid_errors_total{gpu="1",pci="0000:86:00",xid="13"}': 1,
+                    # a GPU NVML does not list (or no NVML): its address still tells which
+                    'gxnb_gpu_xid_errors_total{gpu="",pci="0001:af:00",xid="48"}': 1}  # fmt: skip
+
+
+def test_a_kernel_log_that_cannot_be_read_is_said_and_no_xid_is_invented(tmp_path):
+    xid_log = gpu_exporter.XidLog(str(tmp_path / "missing"))
+    xid_log.read(follow=False)
+
+    found = samples(gpu_exporter.collect("label", str(tmp_path / "no.sock"), nvml=lambda: None, xid_log=xid_log))
+
+    assert found["gxnb_gpu_xid_log_up"] == 0
+    assert not [name for name in found if name.startswith("gxnb_gpu_xid_errors_total")]
+
+
+def test_new_xid_records_are_counted_as_they_come(tmp_path):
+    fifo = tmp_path / "kmsg"
+    os.mkfifo(fifo)
+    xid_log = gpu_exporter.XidLog(str(fifo)).start()  # follows, as /dev/kmsg
+    with open(fifo, "wb", buffering=0) as writer:
+        writer.write(KERNEL_LOG[:200])
+        writer.write(KERNEL_LOG[200:])
+        deadline = time.monotonic() + 5
+        while sum(xid_log.snapshot().values()) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert xid_log.snapshot() == {("0000:3b:00", "79"): 2, ("0000:86:00", "13"): 1, ("0001:af:00", "48"): 1}

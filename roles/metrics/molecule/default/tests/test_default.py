@@ -46,6 +46,14 @@ def test_the_gpu_exporter_reports_the_device_files_and_invents_nothing(host):
     assert "gxnb_gpu_utilization_ratio" not in text and "gxnb_gpu_temperature_celsius" not in text
 
 
+def test_the_gpu_exporter_says_whether_it_reads_the_kernel_log_and_invents_no_xid(host):
+    # Whether root can read the kernel log here (a container may lack /dev/kmsg or the right).
+    readable = host.run("dd if=/dev/kmsg of=/dev/null bs=8192 count=1 iflag=nonblock").rc == 0
+    text = metrics(host, 9835)
+    assert f"gxnb_gpu_xid_log_up {1 if readable else 0}" in text
+    assert "gxnb_gpu_xid_errors_total{" not in text  # no NVIDIA driver: no Xid
+
+
 def test_the_gpu_exporter_says_whether_it_reached_the_docker_engine(host):
     # No engine in this instance: no job's container is reported, and that it could not look
     # (the end-to-end test sees a session's container on its GPU).
@@ -74,5 +82,5 @@ def test_prometheus_scrapes_every_exporter_and_has_the_rules(host):
     assert [a["url"] for a in alertmanagers] == ["http://127.0.0.1:9093/api/v2/alerts"], alertmanagers
     assert host.socket("tcp://127.0.0.1:9093").is_listening and not host.socket("tcp://0.0.0.0:9093").is_listening
     assert not host.socket("tcp://0.0.0.0:9094").is_listening  # no gossip with other Alertmanagers
-    assert {"GxnbJobNodeDown", "GxnbExporterDown", "GxnbGpuMemoryErrors", "GxnbJobsWaitForAGpu",
+    assert {"GxnbJobNodeDown", "GxnbExporterDown", "GxnbGpuMemoryErrors", "GxnbGpuXidErrors", "GxnbJobsWaitForAGpu",
             "GxnbGpuHeldIdle", "GxnbDatasetDiskNearlyFull", "GxnbDatabaseBackupOld"} == rules
