@@ -255,9 +255,13 @@ def test_a_node_made_on_demand_is_a_cloud_node_slurm_makes_with_the_launch_templ
     assert re.search(r"^gpu-2 +: ok=2 +changed=0 +unreachable=0 +failed=0", result.stdout, re.M), result.stdout[-2000:]
     shape = ansible_adhoc("galaxy", "-m", "ansible.builtin.debug", "-o", "-a",
                           "msg={{ [slurm_nodes, slurm_power_save_nodes, slurm_power_save_driver_settings, "
-                          "nfs_exports[0].clients] | to_json }}", inventory=generated_inventory)
+                          "nfs_exports[0].clients, slurm_power_save_metrics_targets, metrics_cloud_targets_dir] "
+                          "| to_json }}", inventory=generated_inventory)  # fmt: skip
     assert shape.returncode == 0, output(shape)
-    nodes, made, settings, nfs_clients = json.loads(json.loads(shape.stdout.split(" => ", 1)[1])["msg"])
+    shown = json.loads(json.loads(shape.stdout.split(" => ", 1)[1])["msg"])
+    nodes, made, settings, nfs_clients, targets, scraped = shown
+    # gxnb-nodes writes where Prometheus looks for the made nodes' exporters.
+    assert targets == {"dir": scraped, "ports": {"node": 9100, "gpu": 9835}} and scraped.startswith("/var/lib/")
     assert nodes[1] == {"name": "gpu-2", "CPUs": 48, "RealMemory": 176947, "State": "CLOUD", "Gres": "gpu:4"}
     assert nodes[0]["State"] == "UNKNOWN" and nodes[0]["NodeAddr"] == "10.20.0.15"
     assert made == {"gpu-2": {"instance_type": "g5.12xlarge"}}  # gpu-1, made by terraform, stays on

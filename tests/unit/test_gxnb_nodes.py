@@ -64,6 +64,25 @@ def test_a_node_that_cannot_be_made_is_marked_down_with_the_reason_and_the_other
     assert gxnb_nodes.run("resume-fail", ["n1"], settings, driver) == 0 and driver.calls[-1] == ("suspend", "n1")
 
 
+def test_prometheus_is_given_a_made_nodes_address_and_loses_it_when_the_node_goes(monkeypatch, tmp_path):
+    monkeypatch.setattr(gxnb_nodes, "scontrol_update", lambda node, **fields: None)
+    targets = tmp_path / "metrics-targets"
+    targets.mkdir()  # the slurm role's
+    settings = {"driver": "aws", "nodes": {"n1": {}, "n2": {}},
+                "metrics_targets": {"dir": str(targets), "ports": {"node": 9100, "gpu": 9835}}}  # fmt: skip
+    driver = FakeDriver(failing={"n2"})
+
+    assert gxnb_nodes.run("resume", ["n1", "n2"], settings, driver) == 1
+    for kind, port in (("node", 9100), ("gpu", 9835)):
+        found = json.loads((targets / f"{kind}-n1.json").read_text())
+        assert found == [{"targets": [f"10.0.0.9:{port}"], "labels": {"node": "n1"}}]
+    assert oct((targets / "gpu-n1.json").stat().st_mode & 0o777) == "0o644"  # Prometheus' user reads it
+    assert sorted(path.name for path in targets.iterdir()) == ["gpu-n1.json", "node-n1.json"]  # not n2
+
+    assert gxnb_nodes.run("suspend", ["n1"], settings, driver) == 0
+    assert not list(targets.iterdir())
+
+
 def test_bad_settings_stop_it_naming_the_value(tmp_path):
     path = tmp_path / "gxnb-nodes.json"
     path.write_text(json.dumps({"driver": "gcp", "nodes": ["n1"]}))

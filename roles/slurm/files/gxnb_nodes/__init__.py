@@ -199,12 +199,35 @@ def node_lock(node: str, lock_dir: str):
         yield
 
 
-def act_on(action: str, node: str, driver, lock_dir: str) -> bool:
+def write_metrics_targets(node: str, address: str | None, targets: dict[str, Any] | None) -> None:
+    """Prometheus scrapes a node a cloud made at the address it got (file_sd_configs: one file per
+    exporter kind and node, <dir>/<kind>-<node>.json, in the one folder Prometheus watches);
+    without an address (suspended, or never made) its files go, so no exporter is missed for a
+    node switched off on purpose."""
+    if not targets or not targets.get("dir"):
+        return
+    for kind, port in sorted((targets.get("ports") or {}).items()):
+        path = os.path.join(str(targets["dir"]), f"{kind}-{node}.json")
+        try:
+            if not address:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                continue
+            temporary = f"{path}.new"
+            with open(temporary, "w") as target_file:  # replaced whole: Prometheus never reads half
+                json.dump([{"targets": [f"{address}:{port}"], "labels": {"node": node}}], target_file)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        except OSError as error:
+            log(f"metrics targets of {node}: {error}")
+
+
+def act_on(action: str, node: str, driver, lock_dir: str, targets: dict[str, Any] | None = None) -> bool:
     """One node's resume, suspend or resume-fail, logged; True where it went wrong (a node that
     could not be made is marked down with the driver's reason, so its jobs go elsewhere)."""
     try:
         with node_lock(node, lock_dir):
-            return act_on_locked(action, node, driver)
+            return act_on_locked(action, node, driver, targets)
     except OSError as error:
         log(f"{action} {node}: cannot take its lock in {lock_dir}: {error}")
         if action == "resume":
@@ -212,20 +235,23 @@ def act_on(action: str, node: str, driver, lock_dir: str) -> bool:
         return True
 
 
-def act_on_locked(action: str, node: str, driver) -> bool:
+def act_on_locked(action: str, node: str, driver, targets: dict[str, Any] | None = None) -> bool:
     try:
         if action == "resume":
             outcome = driver.resume(node)
             if isinstance(outcome, dict):
                 if outcome.get("address"):
                     scontrol_update(node, NodeAddr=outcome["address"], NodeHostname=node)
+                    write_metrics_targets(node, outcome["address"], targets)
                 outcome = outcome.get("message", "")
             log(f"resume {node}: {outcome}")
         elif action == "suspend":
+            write_metrics_targets(node, None, targets)
             log(f"suspend {node}: {driver.suspend(node)}")
         elif action == "resume-fail":
             # ResumeTimeout passed: slurmctld marked it down and requeued its jobs. Remove
             # what was made, so a later resume starts clean and nothing bills meanwhile.
+            write_metrics_targets(node, None, targets)
             log(f"resume-fail {node}: did not join Slurm in time; {driver.suspend(node)}")
     except DriverError as error:
         log(f"{action} {node}: failed: {error}")
@@ -255,11 +281,12 @@ def run(action: str, nodes: list[str], settings: dict[str, Any], driver=None) ->
     # would wait for nine boots and could pass ResumeTimeout. A driver says how many at once.
     workers = min(len(nodes), max(1, int(getattr(driver, "parallel_resumes", 1)))) if action == "resume" else 1
     lock_dir = str(settings.get("lock_dir") or LOCK_DIR)
+    targets = settings.get("metrics_targets")
     if workers > 1:
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            went_wrong = list(pool.map(lambda node: act_on(action, node, driver, lock_dir), nodes))
+            went_wrong = list(pool.map(lambda node: act_on(action, node, driver, lock_dir, targets), nodes))
     else:
-        went_wrong = [act_on(action, node, driver, lock_dir) for node in nodes]
+        went_wrong = [act_on(action, node, driver, lock_dir, targets) for node in nodes]
     failed = bool(unknown) or any(went_wrong)
     return 1 if failed else 0
 
