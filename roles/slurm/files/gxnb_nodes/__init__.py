@@ -85,6 +85,16 @@ def user_data(node: str, settings: dict[str, Any]) -> str:
 MUNGE_KEY_FILE = "/etc/munge/munge.key"
 
 
+def munge_key_store(cloud: str, name: str, region: str | None = None, endpoint_url: str | None = None,
+                    openstack_cloud: str | None = None):  # fmt: skip
+    """Where a cloud keeps the cluster's munge key (<cloud>.MungeKeyStore): the controller stores
+    it there (share_munge_key), a node made on demand reads it at boot (join)."""
+    module = importlib.import_module(f"{__name__}.{cloud}")
+    if cloud == "aws":
+        return module.MungeKeyStore(name, region=region, endpoint_url=endpoint_url)
+    return module.MungeKeyStore(name, cloud=openstack_cloud)
+
+
 def share_munge_key(settings: dict[str, Any], key_file: str = MUNGE_KEY_FILE) -> str:
     """Put the controller's munge key where the nodes a cloud makes fetch it at boot (the
     driver's munge_key_store); run as root by the slurm role. Says "stored" or "unchanged"."""
@@ -99,12 +109,9 @@ def share_munge_key(settings: dict[str, Any], key_file: str = MUNGE_KEY_FILE) ->
             content = key.read()
     except OSError as error:
         raise DriverError(f"cannot read the munge key {key_file}: {error}") from None
-    module = importlib.import_module(f"{__name__}.{driver}")
-    if driver == "aws":
-        store = module.MungeKeyStore(cloud_settings["munge_key_store"], region=cloud_settings.get("region"),
-                                     endpoint_url=cloud_settings.get("endpoint_url"))  # fmt: skip
-    else:
-        store = module.MungeKeyStore(cloud_settings["munge_key_store"], cloud=cloud_settings.get("cloud"))
+    store = munge_key_store(driver, cloud_settings["munge_key_store"], region=cloud_settings.get("region"),
+                            endpoint_url=cloud_settings.get("endpoint_url"),
+                            openstack_cloud=cloud_settings.get("cloud"))  # fmt: skip
     stored = store.put(content)
     return f"{'stored' if stored else 'unchanged'}: the munge key in {cloud_settings['munge_key_store']}"
 

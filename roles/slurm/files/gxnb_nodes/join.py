@@ -39,7 +39,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from . import DriverError
+from . import DriverError, munge_key_store
 
 SETTINGS_FILE = "/etc/gxnb-node-join.json"
 METADATA_URL = "http://169.254.169.254"
@@ -126,7 +126,10 @@ def address_towards(controller: str, port: int = SLURMCTLD_PORT) -> str:
 
 def fetch_munge_key(cloud: str, user_data: dict[str, str], settings: dict[str, Any]) -> bytes:
     """The cluster's munge key from the store the user data names, with this instance's identity."""
-    store = munge_key_store(cloud, user_data["munge_key_store"], user_data.get("region"), settings)
+    store = munge_key_store(cloud, user_data["munge_key_store"],
+                            region=user_data.get("region") or settings.get("region"),
+                            endpoint_url=settings.get("endpoint_url"),
+                            openstack_cloud=settings.get("openstack_cloud") or "gxnb-node")  # fmt: skip
     key = store.get()
     if key is None:
         raise JoinError(f"{user_data['munge_key_store']} holds no munge key yet: run site.yml, whose slurm "
@@ -135,16 +138,6 @@ def fetch_munge_key(cloud: str, user_data: dict[str, str], settings: dict[str, A
         raise JoinError(f"{user_data['munge_key_store']} holds {len(key)} bytes; munge needs "
                         f"{MUNGE_KEY_MIN_BYTES} or more")
     return key
-
-
-def munge_key_store(cloud: str, store: str, region: str | None, settings: dict[str, Any]):
-    if cloud == "aws":
-        from .aws import MungeKeyStore
-
-        return MungeKeyStore(store, region=region or settings.get("region"), endpoint_url=settings.get("endpoint_url"))
-    from .openstack import MungeKeyStore
-
-    return MungeKeyStore(store, cloud=settings.get("openstack_cloud") or "gxnb-node")
 
 
 def write(path: Path, content: bytes, mode: int, owner: str | None = None) -> bool:

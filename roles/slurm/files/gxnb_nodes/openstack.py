@@ -157,22 +157,21 @@ class MungeKeyStore:
             raise DriverError(f"Barbican failed to list the secrets named {self.name}: {error}") from None
         return sorted(found, key=lambda secret: str(secret.created or ""), reverse=True)
 
+    def key_of(self, secret) -> bytes:
+        try:
+            return base64.b64decode(self.connection.key_manager.get_secret(secret).payload, validate=True)
+        except Exception as error:  # openstacksdk's and binascii's classes
+            raise DriverError(f"Barbican secret {self.name} ({secret.id}): {type(error).__name__}: {error}") from None
+
     def get(self) -> bytes | None:
         """The key of the newest secret of the name, or None while there is none."""
         secrets = self.secrets()
-        if not secrets:
-            return None
-        try:
-            payload = self.connection.key_manager.get_secret(secrets[0]).payload
-            return base64.b64decode(payload, validate=True)
-        except Exception as error:  # openstacksdk's and binascii's classes
-            raise DriverError(f"Barbican secret {self.name} ({secrets[0].id}): {type(error).__name__}: "
-                              f"{error}") from None  # fmt: skip
+        return self.key_of(secrets[0]) if secrets else None
 
     def put(self, key: bytes) -> bool:
         """Store the key unless the newest secret of the name holds it; True if it was stored."""
         older = self.secrets()
-        if older and self.get() == key:
+        if older and self.key_of(older[0]) == key:
             return False
         try:
             self.connection.key_manager.create_secret(
