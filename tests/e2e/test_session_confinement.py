@@ -1,6 +1,6 @@
 """What a user's code in a notebook session can do to its node: its container has no
 capabilities, gains no privilege through setuid binaries, has a bounded number of processes
-and the cores and memory TPV gave the job. A fork bomb stops at the bound; the session and
+and the cores and memory TPV gave the job, and dumps no core. A fork bomb stops at the bound; the session and
 the node carry on."""
 
 from __future__ import annotations
@@ -48,6 +48,29 @@ def test_the_container_gets_the_jobs_cores_and_memory_and_a_pids_limit(node_and_
     assert host_config["NanoCpus"] == CORES * 10**9, host_config["NanoCpus"]
     assert host_config["Memory"] == MEMORY_GIB * 2**30, host_config["Memory"]
     assert host_config["PidsLimit"] == int(local_cluster.facts()["job_pids_limit"]), host_config["PidsLimit"]
+
+
+CRASH = """
+import os, resource, subprocess, sys
+before = set(os.listdir("."))
+code = subprocess.run([sys.executable, "-c", "import os; os.abort()"]).returncode
+try:
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    raised = "raised"
+except (ValueError, OSError):
+    raised = "refused"
+print(code, ",".join(sorted(set(os.listdir(".")) - before)) or "-", raised)
+"""
+
+
+def test_a_crashing_process_leaves_no_memory_dump_behind(session):
+    """A core file holds the process's memory (the user's API key among it) and lands in the
+    working folder, which Galaxy keeps after a failed job: none is written, and the session
+    cannot lift the limit."""
+    code, new_files, raised = session.run_code(CRASH).split()
+    assert code == "-6", code  # SIGABRT
+    assert new_files == "-", new_files
+    assert raised == "refused"
 
 
 FORK_BOMB = """

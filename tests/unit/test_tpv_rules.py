@@ -103,6 +103,7 @@ def test_user_code_runs_without_privileges_with_bounded_processes_and_the_jobs_c
     words = shlex.split(arguments)
     pairs = {(words[i], words[i + 1]) for i in range(len(words) - 1)}
     assert {("--cap-drop", "ALL"), ("--security-opt", "no-new-privileges"), ("--pids-limit", "4096"),
+            ("--ulimit", "core=0"),  # no core dumps
             ("--cpus", "2"), ("--memory", "4096m")} <= pairs, words  # tools.yml: cores 2, mem 4  # fmt: skip
     assert "--init" in words
 

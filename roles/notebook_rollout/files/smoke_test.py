@@ -103,9 +103,16 @@ class SmokeTest:
         return self.timeout - (time.monotonic() - self.start)
 
     def job_failure(self, state: str) -> SmokeTestFailed:
-        job = self.api("GET", f"jobs/{self.job_id}?full=true")
         # The container's own stderr says why it stopped; the job's adds the runner's noise.
-        tail = (job.get("tool_stderr") or job.get("stderr") or "")[-1500:]
+        # Galaxy may show the final state a moment before it has stored them: wait a little.
+        deadline = time.monotonic() + 15
+        while True:
+            job = self.api("GET", f"jobs/{self.job_id}?full=true")
+            tail = (job.get("tool_stderr") or job.get("stderr") or "")[-1500:]
+            if tail.strip() or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        tail = tail or "(Galaxy recorded none)"
         return SmokeTestFailed(
             f"job {self.job_id} ended in state '{state}' before JupyterLab answered; stderr:\n{tail}"
         )
