@@ -6,6 +6,9 @@
 #                     which idle kernels and terminals end and JupyterLab stops; 0: never
 #  GXNB_SESSION_WALLTIME      seconds after which JupyterLab stops however busy; 0: never
 #                     (either way it stops as File > Shut Down does: outputs/ return to Galaxy)
+#  GXNB_NODE_NOTICE   the node's maintenance notice (default /run/gxnb-node/notice.json, which
+#                     Galaxy's job containers get from their node): JupyterLab stops as above at
+#                     the time it gives (gxnb.node_notice)
 #  GXNB_SESSION_AUTH  route: a Galaxy session, answering only through its route (see below);
 #                     token (the default): Jupyter's token login, for a plain `docker run`
 #  GXNB_AI_ASSISTANT  on: Jupyter AI and the magic wand (they need a language model the session
@@ -90,22 +93,46 @@ if [ "$idle_timeout" -gt 0 ]; then
   echo "start-notebook: the session ends after ${idle_timeout} s without use"
 fi
 echo "start-notebook: JupyterLab on port ${JUPYTER_PORT:-8888}, base URL ${base_url}"
-if [ "$walltime" -eq 0 ]; then
+# The node's maintenance notice (gxnb.node_notice), in the folder Galaxy's job containers get
+# from their node; a plain `docker run` has neither it nor a maximum time.
+notice_file="${GXNB_NODE_NOTICE:-/run/gxnb-node/notice.json}"
+if [ "$walltime" -eq 0 ] && [ ! -d "$(dirname "$notice_file")" ]; then
   exec jupyter lab "${server_args[@]}" "$@"
 fi
 
-# A maximum session time: JupyterLab is stopped the way File > Shut Down stops it, so the
-# job ends well and the files in outputs/ still return to the history.
-echo "start-notebook: the session ends at the latest after ${walltime} s"
+# JupyterLab is stopped the way File > Shut Down stops it, so that the job ends well and the
+# files in outputs/ still return to the history: at the maximum session time, or at the time
+# the node's notice says it goes down.
+if [ "$walltime" -gt 0 ]; then
+  echo "start-notebook: the session ends at the latest after ${walltime} s"
+fi
 jupyter lab "${server_args[@]}" "$@" &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null' TERM INT HUP
-deadline=$(( SECONDS + walltime ))
-while kill -0 "$server" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+deadline=$(( walltime > 0 ? SECONDS + walltime : -1 ))
+notice_seen="" node_ends_at="" why=""
+while kill -0 "$server" 2>/dev/null; do
+  if [ "$deadline" -ge 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
+    why="the session reached its maximum time (${walltime} s)"
+    break
+  fi
+  # Read again only when the notice changes: one Python start per change, not per second.
+  stamp=$(stat -c '%i.%Y.%s' "$notice_file" 2>/dev/null || true)
+  if [ "$stamp" != "$notice_seen" ]; then
+    notice_seen="$stamp"
+    node_ends_at=$(python3 -m gxnb.node_notice --ends-at 2>/dev/null || true)
+    if [ -n "$node_ends_at" ]; then
+      echo "start-notebook: $(python3 -m gxnb.node_notice)"
+    fi
+  fi
+  if [ -n "$node_ends_at" ] && [ "$(printf '%(%s)T' -1)" -ge "$node_ends_at" ]; then
+    why="the node goes down for maintenance"
+    break
+  fi
   sleep 1 & wait $! || true  # a trapped signal ends the wait at once
 done
-if kill -0 "$server" 2>/dev/null; then
-  echo "start-notebook: the session reached its maximum time (${walltime} s): shutting JupyterLab down; outputs/ return to the history"
+if [ -n "$why" ] && kill -0 "$server" 2>/dev/null; then
+  echo "start-notebook: ${why}: shutting JupyterLab down; outputs/ return to the history"
   kill -TERM "$server"
   wait "$server" || true
   exit 0

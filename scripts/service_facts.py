@@ -34,6 +34,8 @@ FACTS = {
     "host_bridge": "gxnb_local_host_bridge | default('')",
     "job_container_label": "gxnb_job_container_label",
     "job_pids_limit": "gxnb_job_pids_limit",
+    # The job nodes' folder of their maintenance notice (ansible/drain_node.yml).
+    "node_notice_dir": "gxnb_node_notice_dir",
     "notebook_port": "gxnb_notebook_port",
     "it_routing": "gxnb_it_routing",
     "session_limit_per_user": "gxnb_session_limit_per_user",

@@ -2,7 +2,8 @@
 
     python -m gxnb.accelerator     one line for the session's log ("GPU: ..." or why it runs on the CPU)
     GET <base_url>gxnb/accelerator  the same as JSON for JupyterLab's status bar (gxnb-accelerator),
-                                    with each GPU's use and memory: a Jupyter server extension
+                                    with each GPU's use and memory and the node's maintenance
+                                    notice (gxnb.node_notice): a Jupyter server extension
 
 A session given a share of a shared GPU (gxnb.gpu_share) says so: "GPU (shared, 1/4): ...".
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-from gxnb import gpu_share
+from gxnb import gpu_share, node_notice
 
 CPU_ONLY = "no GPU visible, running on CPU"
 
@@ -81,7 +82,10 @@ def _load_jupyter_server_extension(serverapp) -> None:
         @web.authenticated
         def get(self):
             self.set_header("Cache-Control", "no-store")
-            self.finish(json.dumps(read()))
+            notice = node_notice.read()
+            if notice is not None:
+                notice["text"] = node_notice.describe(notice)
+            self.finish(json.dumps({**read(), "notice": notice}))
 
     route = url_path_join(serverapp.web_app.settings["base_url"], "gxnb", "accelerator")
     serverapp.web_app.add_handlers(".*$", [(route, AcceleratorHandler)])

@@ -359,6 +359,39 @@ def test_a_session_in_use_stops_at_its_walltime_and_ends_well(image, tmp_path):
         nb.remove()
 
 
+def test_a_session_on_a_node_going_down_says_so_and_ends_well_at_the_time(image, tmp_path):
+    """The drain playbook's notice (gxnb.node_notice) in the node's folder that job containers get
+    read-only: JupyterLab's status bar says when the session ends, and it ends then as File > Shut
+    Down ends it (exit 0, outputs/ kept). A notice that is not JSON changes nothing."""
+    notices = tmp_path / "node"
+    notices.mkdir()
+    (notices / "notice.json").write_text("{half-written")
+    work = tmp_path / "work"
+    work.mkdir()
+    work.chmod(0o777)
+    nb = RunningNotebook(image, "--user", "23456:100", "-v", f"{work}:/work", "-w", "/work",
+                         "-v", f"{notices}:/run/gxnb-node:ro")  # fmt: skip
+    try:
+        nb.wait_ready()
+        save_output(nb, "result.txt")
+        assert nb.http.get(f"{nb.url}/gxnb/accelerator", timeout=10).json()["notice"] is None
+        ends_at = int(time.time()) + 20
+        notice = {"node": "node7", "reason": "new disk", "ends_at": ends_at}
+        (notices / "notice.json.new").write_text(json.dumps(notice))
+        (notices / "notice.json.new").rename(notices / "notice.json")  # as Ansible's copy writes it
+        notice = nb.http.get(f"{nb.url}/gxnb/accelerator", timeout=10).json()["notice"]
+        assert notice["ends_at"] == ends_at and 0 < notice["ends_in_s"] <= 20, notice
+        assert "node node7 goes down for maintenance at" in notice["text"] and "(new disk)" in notice["text"]
+        assert exit_status_within(nb, 90) == 0
+        assert time.time() >= ends_at
+        logs = nb.logs()
+        assert "start-notebook: node node7 goes down for maintenance at" in logs, logs
+        assert "the node goes down for maintenance: shutting JupyterLab down" in logs, logs
+        assert (work / "outputs" / "result.txt").read_text() == "kept"
+    finally:
+        nb.remove()
+
+
 def test_a_session_time_that_is_not_seconds_is_named(image):
     out = run_in_image(image, "GXNB_SESSION_WALLTIME=8h start-notebook.sh")
     assert out.returncode == 2, out.stdout + out.stderr

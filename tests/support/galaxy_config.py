@@ -57,6 +57,7 @@ def render_tpv(tmp_path: pathlib.Path, gpu_count: int, gpu_role: str = "", handl
                               galaxy_jobs_galaxy_url="http://10.0.0.2:8080", galaxy_public_url="https://galaxy.example.org",
                               galaxy_venv_dir="/srv/galaxy/venv", galaxy_job_secrets_folder="gxnb-secrets",
                               galaxy_job_secrets_mount="/run/gxnb/secrets",
+                              galaxy_node_notice_dir="/run/gxnb-node-notice", galaxy_node_notice_mount="/run/gxnb-node",
                               __galaxy_sessions_url="https://galaxy-sessions.example.net",
                               galaxy_job_output_limit_gb=OUTPUT_LIMIT_GB)  # fmt: skip
     (config_dir / "tpv" / "context.yml").write_text(context)

@@ -246,8 +246,9 @@ def test_a_job_container_mounts_its_own_input_files_read_only_and_no_other_datas
 
 
 # What a job's container gets of the job folder: its script, its working folder and its secrets,
-# never the folder itself (its configs/ says where a session lives).
+# never the folder itself (its configs/ says where a session lives); and its node's notice folder.
 OWN_FOLDERS = ["$tool_directory:ro", "$job_directory/tool_script.sh:ro", "$working_directory:rw",
+               "/run/gxnb-node-notice:/run/gxnb-node:ro",
                "$job_directory/gxnb-secrets:/run/gxnb/secrets:ro"]  # fmt: skip
 
 

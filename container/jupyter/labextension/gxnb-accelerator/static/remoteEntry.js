@@ -1,7 +1,8 @@
 /*
  * gxnb-accelerator: a JupyterLab status bar item that says whether this session runs on a GPU
  * (its name, use and memory) or on the CPU, read from the server's /gxnb/accelerator
- * (gxnb.accelerator); and, when Galaxy shows the session inside its own page (a frame between
+ * (gxnb.accelerator), with the node's maintenance notice when an operator drains the node (the
+ * time the session ends; gxnb.node_notice); and, when Galaxy shows the session inside its own page (a frame between
  * its tool panel and the history), the file browser folded away at the start so that the
  * notebook gets the frame's width. Hand-written in plain JavaScript so that the image needs no
  * Node.js build.
@@ -20,7 +21,8 @@ var _JUPYTERLAB;
 
   var NAME = 'gxnb-accelerator';
   var ENDPOINT = 'gxnb/accelerator';
-  var REFRESH_MS = 5000; // a GPU's use changes; a CPU session is asked once
+  var REFRESH_MS = 5000; // a GPU's use changes
+  var NOTICE_REFRESH_MS = 30000; // a CPU session: only a maintenance notice can change
   // Below this width, an open left sidebar leaves the notebook too little room (Galaxy's centre
   // panel in a 1400 px window is about 750 px: the file browser left the notebook about 330).
   var NARROW_FRAME_PX = 1000;
@@ -80,10 +82,19 @@ var _JUPYTERLAB;
         var url = coreutils.URLExt.join(settings.baseUrl, ENDPOINT);
 
         function show(info) {
-          item.node.textContent = label(info);
-          item.node.title = info.summary || '';
+          var text = label(info), title = info.summary || '', notice = info.notice;
+          if (notice) {
+            var at = new Date(notice.ends_at * 1000);
+            text += ' · ⚠ node maintenance: session ends at ' +
+              at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+            title = notice.text + '\n' + title;
+          }
+          item.node.textContent = text;
+          item.node.title = title;
           item.node.dataset.gpu = info.gpu ? 'true' : 'false';
-          if (info.gpu) window.setTimeout(refresh, REFRESH_MS);
+          item.node.dataset.notice = notice ? 'true' : 'false';
+          item.node.style.fontWeight = notice ? 'bold' : '';
+          window.setTimeout(refresh, info.gpu ? REFRESH_MS : NOTICE_REFRESH_MS);
         }
         function refresh() {
           services.ServerConnection.makeRequest(url, {}, settings)
