@@ -5,6 +5,7 @@ and ends then by itself with its outputs back in the history, and the node retur
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 
@@ -82,3 +83,41 @@ def test_drain_refuses_what_it_cannot_do_before_touching_a_node():
     bad_wait = ansible_playbook(PLAYBOOK, "--limit", node, extra_vars={"drain_reason": "x", "drain_wait": "soon"})
     assert "slurm_drain_wait='soon' takes a duration" in bad_wait.stdout, bad_wait.stdout[-2000:]
     assert local_cluster.slurm_node_states(node).isdisjoint({"DRAIN", "DOWN"})
+
+
+def test_a_training_still_running_at_the_end_of_the_wait_stops_the_drain_naming_it():
+    """The node stays drained; once the training has ended a rerun finishes, and a further rerun
+    of a drain that keeps the node drained changes nothing."""
+    local_cluster.all_nodes_up()
+    admin, gi = galaxy_it.admin_instance(), galaxy_it.new_user()
+    history = gi.histories.create_history(name="drain")["id"]
+    script = galaxy_it.paste_dataset(gi, history, galaxy_it.HOLDING_SCRIPT.format(release_at=int(time.time()) + 600),
+                                     "hold.py")  # fmt: skip
+    training = gi.tools.run_tool(history, galaxy_it.TRAINING_TOOL_ID, {"select_file": {"src": "hda", "id": script}}
+                                 )["jobs"][0]["id"]  # fmt: skip
+    galaxy_it.wait_for(lambda: gi.jobs.show_job(training)["state"] == "running", "the training running", timeout=120)
+    node, container = local_cluster.node_and_container(admin, training)
+    # No session to wait for: the run gives the training a few seconds, not the usual grace.
+    stay = {"drain_reason": "e2e: firmware", "drain_wait": "0", "drain_then": "stay", "__slurm_drain_grace_s": 5}
+    try:
+        stopped = ansible_playbook(PLAYBOOK, "--limit", node, extra_vars=stay)
+        assert stopped.returncode != 0
+        said = " ".join(stopped.stdout.split())
+        slurm_job = admin.jobs.show_job(training, full_details=True)["external_id"]
+        assert f"1 job(s) still run on {node} after the wait" in said and f": {slurm_job} galaxy " in said, said[-2000:]
+        assert "The node stays drained and takes no new job" in said
+        assert "DRAIN" in local_cluster.slurm_node_states(node)
+        assert gi.jobs.show_job(training)["state"] == "running"  # never ended by the drain
+
+        local_cluster.run(node, "docker", "exec", container, "touch", "/tmp/release")
+        assert galaxy_it.wait_for_job(gi, training, timeout=120) == "ok"
+        finished = ansible_playbook(PLAYBOOK, "--limit", node, extra_vars=stay)
+        assert finished.returncode == 0, finished.stdout[-3000:]
+        assert "drained (e2e: firmware)" in finished.stdout
+        again = ansible_playbook(PLAYBOOK, "--limit", node, extra_vars=stay)
+        assert again.returncode == 0, again.stdout[-3000:]
+        assert re.search(rf"^{node}\s+: ok=\d+\s+changed=0\s", again.stdout, re.MULTILINE), again.stdout[-2000:]
+        assert "DRAIN" in local_cluster.slurm_node_states(node)
+    finally:
+        local_cluster.slurm("scontrol", "update", f"NodeName={node}", "State=RESUME")
+        local_cluster.run(node, "rm", "-f", f"{local_cluster.facts()['node_notice_dir']}/notice.json")
