@@ -1,10 +1,12 @@
-"""galaxy on one host (SQLite): Galaxy from PyPI at the pinned version, run by Gravity's systemd
+"""galaxy on one host (SQLite): Galaxy from PyPI at the pinned version (upgraded from the one before,
+its database backed up first), run by Gravity's systemd
 units as the galaxy user and answering on its internal port; its configuration as the role
 writes it (root-owned, readable by Galaxy only, every job through TPV, this repository's
 static TPV rules after this deployment's context); after galaxy_admin keeps a key (the side
 effect), galaxy.yml no longer carries the bootstrap key and the running Galaxy refuses it."""
 
 import json
+import shlex
 
 import pytest
 import yaml
@@ -27,6 +29,23 @@ def test_galaxy_answers_at_the_pinned_version(host):
     assert answer.rc == 0 and json.loads(answer.stdout)["version_major"] == "26.1", answer.stdout
     version = host.check_output("/srv/galaxy/venv/bin/python -c 'import galaxy.version as v; print(v.VERSION)'")
     assert version == "26.1.2"
+
+
+def test_an_upgrade_backed_the_database_up_first_and_restarted_every_process_on_the_new_version(host):
+    """converge installed 26.1.1, the side effect changed galaxy_version to 26.1.2."""
+    folder = host.file("/srv/galaxy/upgrade-backups")
+    assert (folder.user, folder.mode) == ("galaxy", 0o700)
+    backups = host.check_output("ls /srv/galaxy/upgrade-backups").split()
+    assert len(backups) == 1 and backups[0].startswith("galaxy-26.1.1-"), backups
+    # A whole database: Galaxy's tables are in it.
+    probe = (f"import sqlite3; print(len(sqlite3.connect('{folder.path}/{backups[0]}').execute("
+             "\"select name from sqlite_master where name in ('galaxy_user', 'job', 'history')\").fetchall()))")
+    assert host.check_output(f"/srv/galaxy/venv/bin/python -c {shlex.quote(probe)}") == "3"
+    installed = int(host.check_output("stat -c %Y /srv/galaxy/venv/gxnb-installed-version"))
+    running = "systemctl list-units 'galaxy-*' --plain --no-legend --state=running | cut -d' ' -f1"
+    for unit in host.check_output(running).split():
+        since = host.check_output(f"systemctl show -p ActiveEnterTimestamp --value {unit}")
+        assert int(host.check_output(f"date -d '{since}' +%s")) >= installed, (unit, since)
 
 
 def test_galaxy_runs_as_its_own_user_under_systemd(host):
