@@ -139,7 +139,8 @@ def test_what_a_person_sees_first(image):
         # The status bar's source: the server extension says CPU here (no GPU in this test)...
         accelerator = nb.http.get(f"{nb.url}/gxnb/accelerator", timeout=10)
         assert accelerator.status_code == 200, accelerator.text
-        assert accelerator.json() == {"gpu": False, "summary": "no GPU visible, running on CPU", "devices": []}
+        assert accelerator.json() == {"gpu": False, "summary": "no GPU visible, running on CPU", "devices": [],
+                                      "notice": None}  # fmt: skip
         # ...and the lab page loads the item's script under a name that changes with its content.
         config = lab_page_config(nb)
         # Elyra's R and Scala editor plugins (ids without their package's name) are off by id
