@@ -17,7 +17,7 @@ from tests.support.ansible_run import REPO, ansible_env, ansible_playbook
 pytestmark = pytest.mark.e2e
 
 PLAYBOOK = "ansible/drain_node.yml"
-WAIT_S = 45
+WAIT_S = 30
 
 
 def notice_of(session: galaxy_it.NotebookSession) -> dict | None:

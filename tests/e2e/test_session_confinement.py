@@ -1,6 +1,7 @@
 """What a user's code in a notebook session can do to its node: its container has no
 capabilities, gains no privilege through setuid binaries, has a bounded number of processes
-and the cores and memory TPV gave the job, and dumps no core. A fork bomb stops at the bound; the session and
+and the cores and memory TPV gave the job, dumps no core, and cannot forge its node's
+maintenance notice. A fork bomb stops at the bound; the session and
 the node carry on."""
 
 from __future__ import annotations
@@ -71,6 +72,42 @@ def test_a_crashing_process_leaves_no_memory_dump_behind(session):
     assert code == "-6", code  # SIGABRT
     assert new_files == "-", new_files
     assert raised == "refused"
+
+
+NOTICE_TAMPERING = """
+import json, os
+folder = "/run/gxnb-node"
+fake = json.dumps({"node": "x", "reason": "forged", "ends_at": 0})
+attempts = {
+    "write": lambda: open(os.path.join(folder, "notice.json"), "w").write(fake),
+    "create": lambda: open(os.path.join(folder, "other.json"), "x").write(fake),
+    "mkdir": lambda: os.mkdir(os.path.join(folder, "d")),
+    "symlink": lambda: os.symlink("/etc/passwd", os.path.join(folder, "notice.json")),
+    "chmod": lambda: os.chmod(folder, 0o777),
+}
+results = []
+for name, attempt in attempts.items():
+    try:
+        attempt()
+        results.append(name + ":done")
+    except OSError as exc:
+        results.append(name + ":" + str(exc.errno))
+print(" ".join(results), sorted(os.listdir(folder)) == [])
+"""
+
+
+def test_a_session_cannot_forge_its_nodes_maintenance_notice(session, node_and_container):
+    """The node's notice folder is mounted into every job container on the node: a notice a
+    session could write would end every other session there at the time it chose. Each way to
+    write, replace or add to it is refused (read-only mount), and the node's folder stays empty."""
+    node, _container = node_and_container
+    *attempts, still_empty = session.run_code(NOTICE_TAMPERING).split()
+    assert still_empty == "True"
+    for attempt in attempts:
+        name, outcome = attempt.split(":")
+        assert outcome in (str(errno.EROFS), str(errno.EACCES), str(errno.EPERM)), attempt
+    assert local_cluster.run(node, "ls", "-A", local_cluster.facts()["node_notice_dir"]).strip() == ""
+    assert session.api("GET", "gxnb/accelerator").json()["notice"] is None
 
 
 FORK_BOMB = """

@@ -26,7 +26,7 @@ def test_molecule_scenario(role, scenario):
     with log.open("w") as out:
         result = subprocess.run([f"{os.path.dirname(sys.executable)}/molecule", "test", "-s", scenario],
                                 cwd=REPO / "roles" / role, stdout=out, stderr=subprocess.STDOUT,
-                                env=env, timeout=1500)
+                                env=env, timeout=2400)
     failure = f"molecule test -s {scenario} for {role} failed; log: {log}\n"
     assert result.returncode == 0, failure + log.read_text()[-5000:]
 
