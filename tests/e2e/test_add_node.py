@@ -45,11 +45,11 @@ def test_a_node_added_to_the_inventory_joins_while_a_session_runs(tmp_path):
     # The cluster before: the new node is not in the inventory, and its machine is up with slurmd
     # stopped (a machine Terraform has just made).
     smaller = inventory_without(new, tmp_path / "inventory")
-    before = site(smaller, "galaxy_servers")
-    assert before.returncode == 0, before.stdout[-4000:]
-    local_cluster.run(new, "systemctl", "stop", "slurmd")
     added = None
     try:
+        before = site(smaller, "galaxy_servers")
+        assert before.returncode == 0, before.stdout[-4000:]
+        local_cluster.run(new, "systemctl", "stop", "slurmd")
         assert slurm_nodes() == {first}, slurm_nodes()
         admin = galaxy_it.admin_instance()
         session = galaxy_it.new_users_session()
