@@ -27,7 +27,6 @@ pytestmark = pytest.mark.e2e
 
 STATE_FILE = "/var/lib/gxnb/notebook-image-rollout.json"
 SUMMARY = REPO / ".deploy-local" / "rollout-summary.json"
-NOTEBOOK_TOOL_XML = "interactive/interactivetool_ml_jupyter_notebook.xml"
 MARKER_CODE = "import os; print('image', os.environ.get('GXNB_ROLLOUT_TEST', 'without marker'))"
 # One quick image test shows that the rollout tests the source image; the default runs them all
 # (the test command has run them on this image already).
@@ -171,14 +170,16 @@ def test_a_failing_smoke_test_rolls_back_by_itself(endpoints, user_key, images, 
 
 def test_a_tag_missing_from_the_registry_stops_before_galaxy_is_touched(endpoints, rolled):
     before = rollout_state()
-    tool_xml = ["exec", local_cluster.head(), "stat", "-c", "%Y", f"/srv/galaxy/tools/{NOTEBOOK_TOOL_XML}"]
-    mtime = docker(*tool_xml)
+    # The tool panel names the tool XMLs Galaxy loads (each named by its content).
+    tool_files = ["exec", local_cluster.head(), "sh", "-c",
+                  "cat /srv/galaxy/config/tool_conf.xml; ls -l --full-time -R /srv/galaxy/tools"]
+    files_before = docker(*tool_files)
     run = rollout("no-such-tag-0")
     assert run.returncode != 0
     assert "has no tag no-such-tag-0" in run.stdout and "before touching the job nodes or Galaxy" in run.stdout
     assert "Rollout 2/4" not in run.stdout
     assert rollout_state() == before
-    assert docker(*tool_xml) == mtime
+    assert docker(*tool_files) == files_before
     assert resolved_image(endpoints) == before["current"]
 
 

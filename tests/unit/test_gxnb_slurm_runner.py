@@ -231,6 +231,7 @@ def session_job(tmp_path, ports: dict | None = None, produces_entry_points: bool
         configure_entry_points=lambda job, ports: configured.append(json.loads(json.dumps(ports)))))  # fmt: skip
     instance.parse_destination_params = lambda params: ({}, {})
     instance.work_queue = SimpleNamespace(put=lambda item: configured.append(("queued", item[0].__name__)))
+    instance.watched = []
     state = SimpleNamespace(job_id="57", job_wrapper=wrapper, job_destination=SimpleNamespace(params={}), running=True)
     return instance, state, configured
 
@@ -296,9 +297,33 @@ def test_a_session_waits_for_its_port_and_its_node_and_fails_when_its_container_
     assert configured == [] and not getattr(state, "gxnb_entry_points_taken", False)
     (tmp_path / "container_runtime.json").unlink()
     (tmp_path / "container_monitor_exception.txt").write_text("Traceback ...")
+    instance.watched = [state]
+    instance.take_entry_points(state)
+    # The job script is ending too: Galaxy's own finish then records why the container went.
+    assert configured == [] and instance.watched == [state]
+    state.gxnb_unstarted_since -= runner.UNSTARTED_CONTAINER_GRACE
     instance.take_entry_points(state)
     assert configured == [("queued", "fail_job")]
-    assert "never published its port" in state.fail_message
+    assert "never published its port" in state.fail_message and state.stop_job
+    assert instance.watched == []  # Slurm's end of the stopped job does not finish it again
+
+
+def test_a_job_the_runner_stops_keeps_what_its_tool_wrote_before_it_stopped(tmp_path, monkeypatch):
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "tool_stderr").write_text("v3 cannot start: no such module\n")
+    (tmp_path / "outputs" / "tool_stdout").write_text("starting JupyterLab\n")
+    instance, state, _queued = session_job(tmp_path)
+    events = []
+    state.stop_job = True
+    state.job_wrapper.get_job = lambda: SimpleNamespace(state="running", states=SimpleNamespace(NEW="new"))
+    state.job_wrapper.job_destination = state.job_destination
+    instance.stop_job = lambda job_wrapper: events.append("stopped")
+    monkeypatch.setattr(runner.ShellJobRunner, "fail_job",
+                        lambda self, job_state, exception=False, message="", full_status=None:
+                        events.append((job_state.stop_job, full_status)))  # fmt: skip
+    instance.fail_job(state)
+    assert events == ["stopped", (False, {"stdout": "starting JupyterLab\n",
+                                          "stderr": "v3 cannot start: no such module\n"})]  # fmt: skip
 
 
 def test_a_job_that_outgrows_its_working_folder_limit_is_stopped_saying_why(tmp_path):
@@ -318,6 +343,7 @@ def test_a_job_that_outgrows_its_working_folder_limit_is_stopped_saying_why(tmp_
     state.gxnb_size_checked_at = 0
     instance.check_working_folder_size(state)
     assert queued == [("queued", "fail_job")]
+    assert state.stop_job
     assert state.fail_message.startswith("This job wrote 0.2 MB into its working folder, more than the 0.1 MB")
 
 

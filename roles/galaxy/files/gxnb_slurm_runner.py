@@ -65,6 +65,10 @@ OUTPUT_SIZE_CHECK_INTERVAL = 30
 # job_runner_monitor_sleep (Galaxy's 1 s), which a launch would wait for half of on average.
 LAUNCH_LOOK_INTERVAL = 0.25
 LAUNCH_WINDOW = 60
+# A session whose container went before publishing its port: its job script is ending too, and when
+# it has, Galaxy records the exit code and the container's stderr (why it went). The runner stops
+# the job itself only if it still runs this many seconds after the container monitor gave up.
+UNSTARTED_CONTAINER_GRACE = 10
 
 # slurmctld's job states (scontrol's JobState) as Galaxy's; every other one is a failure.
 WAITING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"}
@@ -194,6 +198,22 @@ def working_folder_bytes(folder: str) -> int:
     return total
 
 
+def tool_output(working_directory: str | None, shrink) -> dict[str, str]:
+    """The tool's stdout and stderr as the job script captured them (outputs/tool_std*, where
+    Galaxy's own finish reads them), each through shrink (Galaxy's size limit for the database)."""
+    streams = {}
+    for stream in ("stdout", "stderr"):
+        for folder in ("outputs", "."):
+            path = os.path.join(working_directory or "", folder, f"tool_{stream}")
+            try:
+                with open(path, "rb") as stream_file:
+                    streams[stream] = shrink(stream_file)
+                break
+            except OSError:
+                continue
+    return streams
+
+
 def readable_size(size: int) -> str:
     return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
 
@@ -314,7 +334,16 @@ class SlurmShellJobRunner(ShellJobRunner):
         finally:
             remove_job_secrets(job_state.job_wrapper.working_directory, secrets_folder(job_state.job_wrapper))
 
+    # A failed job keeps what its tool wrote (Galaxy's runners other than Pulsar's record nothing):
+    # read after the job was stopped, so it holds the last words.
     def fail_job(self, job_state, exception=False, message="Job failed", full_status=None):
+        if full_status is None and job_state.stop_job:
+            job = job_state.job_wrapper.get_job()
+            if job.state != job.states.NEW:
+                self.stop_job(job_state.job_wrapper)
+            job_state.stop_job = False
+        if full_status is None:
+            full_status = tool_output(job_state.job_wrapper.working_directory, self._job_io_for_db)
         try:
             super().fail_job(job_state, exception=exception, message=message, full_status=full_status)
         finally:
@@ -376,10 +405,12 @@ class SlurmShellJobRunner(ShellJobRunner):
                 ports = json.load(runtime_file)
         except FileNotFoundError:
             if os.path.exists(os.path.join(job_directory, CONTAINER_MONITOR_FAILURE_FILE)):
-                job_state.gxnb_entry_points_taken = True
-                job_state.fail_message = "The interactive tool's container never published its port: it did not start."
-                job_state.stop_job = True
-                self.work_queue.put((self.fail_job, job_state))
+                now = time.monotonic()
+                # Usually the job ends by itself meanwhile, and Galaxy's finish says why (its stderr).
+                if now - job_state.__dict__.setdefault("gxnb_unstarted_since", now) >= UNSTARTED_CONTAINER_GRACE:
+                    job_state.gxnb_entry_points_taken = True
+                    self.stop_and_fail(job_state, "The interactive tool's container never published its port: "
+                                                  "it did not start.")  # fmt: skip
             return
         except ValueError:  # being written
             return
@@ -419,12 +450,18 @@ class SlurmShellJobRunner(ShellJobRunner):
         used = working_folder_bytes(job_state.job_wrapper.tool_working_directory)
         if used > limit and not getattr(job_state, "gxnb_over_limit", False):
             job_state.gxnb_over_limit = True
-            job_state.fail_message = (
+            self.stop_and_fail(job_state, (
                 f"This job wrote {readable_size(used)} into its working folder, more than the {readable_size(limit)} a "
                 "job may (gxnb_job_output_limit_gb): it was stopped. Write less, or ask the administrators for more."
-            )
-            job_state.stop_job = True
-            self.work_queue.put((self.fail_job, job_state))
+            ))
+
+    def stop_and_fail(self, job_state, message: str) -> None:
+        """Stop a watched job in Slurm and fail it saying why; it is watched no more, so that Slurm's
+        end of it (cancelled) does not finish it a second time."""
+        job_state.fail_message = message
+        job_state.stop_job = True
+        self.watched = [watched for watched in self.watched if watched is not job_state]
+        self.work_queue.put((self.fail_job, job_state))
 
     def get_cli_plugins(self, shell_params, job_params):
         shell, job_interface = super().get_cli_plugins(shell_params, job_params)
