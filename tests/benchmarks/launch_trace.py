@@ -39,6 +39,10 @@ STEPS = [
     ("session routed", "handler log: interactive tool routed (gxnb_slurm_runner)"),
     ("entry point active", "the client sees it in Galaxy's API"),
     ("first 200", "JupyterLab through nginx and gx-it-proxy"),
+    # The end: how soon the node (its GPU) is free for the next job after the user shuts down.
+    ("shutdown call", "the client asks JupyterLab to shut down"),
+    ("container ended", "node's docker events: die"),
+    ("slurm job ended", "slurmctld log: _job_complete ... done"),
 ]
 
 
@@ -71,12 +75,17 @@ def slurm_allocated_time(slurmctld_log: str, slurm_id: str) -> float | None:
     return _utc(match.group(1)) if match else None
 
 
+def slurm_ended_time(slurmctld_log: str, slurm_id: str) -> float | None:
+    match = re.search(rf"^\[([0-9T:.-]+)\] _job_complete: JobId={slurm_id} done", slurmctld_log, re.M)
+    return _utc(match.group(1)) if match else None
+
+
 def docker_event_times(events: str) -> dict[str, float]:
-    """`docker events --format '{{.TimeNano}} {{.Action}}'` lines: the first create and start."""
+    """`docker events --format '{{.TimeNano}} {{.Action}}'` lines: the first create, start and die."""
     found: dict[str, float] = {}
     for line in events.splitlines():
         nanos, _, action = line.strip().partition(" ")
-        step = {"create": "container created", "start": "container started"}.get(action)
+        step = {"create": "container created", "start": "container started", "die": "container ended"}.get(action)
         if step and step not in found:
             found[step] = int(nanos) / 1e9
     return found
@@ -124,23 +133,25 @@ def trace_one(endpoints: dict, api_key: str) -> dict[str, float]:
     journal = local_cluster.run(head, "journalctl", "--no-pager", "-o", "short-iso-precise", "--since",
                                 f"@{int(times['launch call']) - 1}", timeout=60)  # fmt: skip
     times.update(galaxy_handler_times(journal, number))
+    node, container = local_cluster.node_and_container(admin, job_id)
+    listening = jupyter_listening_time(local_cluster.run(node, "sh", "-c", f"docker logs {container} 2>&1", timeout=60))
+    if listening:
+        times["jupyterlab listening"] = listening
+    times["shutdown call"] = time.time()
+    session.api("POST", "api/shutdown")
+    galaxy_it.wait_for_job(gi, job_id, timeout=120)
     # Only this job's lines: the controller's log grows with every job the cluster ran.
     slurmctld_log = local_cluster.run(head, "grep", "-F", f"JobId={slurm_id} ", "/var/log/slurm/slurmctld.log",
                                       timeout=60, check=False)  # fmt: skip
-    allocated = slurm_allocated_time(slurmctld_log, slurm_id)
-    if allocated:
-        times["slurm allocated"] = allocated
-    node, container = local_cluster.node_and_container(admin, job_id)
+    for step, moment in (("slurm allocated", slurm_allocated_time(slurmctld_log, slurm_id)),
+                         ("slurm job ended", slurm_ended_time(slurmctld_log, slurm_id))):  # fmt: skip
+        if moment:
+            times[step] = moment
     label = local_cluster.facts()["job_container_label"]
     events = local_cluster.run(node, "docker", "events", "--since", str(int(times["launch call"]) - 1),
                                "--until", str(int(time.time()) + 1), "--filter", f"label={label}={slurm_id}",
                                "--filter", "type=container", "--format", "{{.TimeNano}} {{.Action}}", timeout=60)
     times.update(docker_event_times(events))
-    listening = jupyter_listening_time(local_cluster.run(node, "sh", "-c", f"docker logs {container} 2>&1", timeout=60))
-    if listening:
-        times["jupyterlab listening"] = listening
-    session.api("POST", "api/shutdown")
-    galaxy_it.wait_for_job(gi, job_id, timeout=120)
     return times
 
 

@@ -422,3 +422,21 @@ def test_a_queued_job_stays_queued_while_slurm_cannot_answer():
     assert "scontrol -o show job 86" in shell.commands  # asked, and Slurm did not answer
     assert changed == [] and not queued.running
     assert instance.watched == [queued]  # watched still: asked again on the next look
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"embed_metadata_in_job": False}, ["metadata", "finish"]),  # the node is free when the container ends
+    ({"embed_metadata_in_job": "false"}, ["metadata", "finish"]),
+    ({}, ["finish"]),  # Galaxy's default: the job script set it
+])  # fmt: skip
+def test_metadata_set_outside_the_job_is_set_before_the_job_is_finished(tmp_path, monkeypatch, params, expected):
+    instance, state, _queued = session_job(tmp_path)
+    state.job_destination.params.update(params)
+    state.job_wrapper.job_destination = state.job_destination
+    steps = []
+    instance._handle_metadata_externally = lambda job_wrapper, resolve_requirements=False: steps.append("metadata")
+    monkeypatch.setattr(runner.ShellJobRunner, "finish_job", lambda self, job_state: steps.append("finish"))
+    instance.handle_metadata_externally(state)  # Galaxy's CLI monitor queues this beside the finish
+    assert steps == []
+    instance.finish_job(state)
+    assert steps == expected

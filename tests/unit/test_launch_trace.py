@@ -18,8 +18,10 @@ SLURMCTLD = """\
 [2026-12-06T10:02:43.201] _slurm_rpc_submit_batch_job: JobId=396 InitPrio=4294901364 usec=1042
 [2026-12-06T10:02:43.412] sched: Allocate JobId=396 NodeList=gxnb-local-node1 #CPUs=2 Partition=gxnb
 [2026-12-06T10:02:44.000] sched: Allocate JobId=3960 NodeList=gxnb-local-node2 #CPUs=2 Partition=gxnb
+[2026-12-06T10:02:59.300] _job_complete: JobId=396 WEXITSTATUS 0
+[2026-12-06T10:02:59.301] _job_complete: JobId=396 done
 """
-EVENTS = "1796551364512345678 create\n1796551364700000000 start\n1796551370000000000 start\n"
+EVENTS = "1796551364512345678 create\n1796551364700000000 start\n1796551370000000000 start\n1796551379000000000 die\n"
 TOOL_STDERR = """\
 no GPU visible, running on CPU
 [I 2026-12-06 10:02:44.900 ServerApp] jupyter_lsp | extension was successfully linked.
@@ -41,10 +43,16 @@ def test_slurms_allocation_of_the_job_asked_for():
     assert launch_trace.slurm_allocated_time(SLURMCTLD, "397") is None
 
 
+def test_slurms_end_of_the_job_asked_for():
+    assert launch_trace.slurm_ended_time(SLURMCTLD, "396") == launch_trace._utc("2026-12-06T10:02:59.301+00:00")
+    assert launch_trace.slurm_ended_time(SLURMCTLD, "3960") is None
+
+
 def test_the_containers_first_create_and_start():
     times = launch_trace.docker_event_times(EVENTS)
     assert round(times["container created"], 6) == 1796551364.512346
     assert round(times["container started"], 6) == 1796551364.7
+    assert times["container ended"] == 1796551379.0
 
 
 def test_jupyterlab_listening_from_its_own_log_line():

@@ -27,6 +27,10 @@ It also keeps what users' job containers can reach of Galaxy to what they need:
   this one asks every 0.25 s.
 - A job's working folder has a size limit (gxnb_output_limit_bytes): a job that writes more is
   stopped, and its user told why.
+- Outputs' metadata set after the job, before it is finished. Where the job script does not set
+  it (embed_metadata_in_job: false, so the node is free when the container ends), Galaxy's CLI
+  runner queues the metadata step and the finish as two work items, which two worker threads
+  can run at once; here the finish runs the metadata step first.
 
 Installed into Galaxy's virtualenv by the galaxy role; job_conf.yml loads it as the `slurm` runner.
 """
@@ -40,8 +44,9 @@ import shlex
 import shutil
 import time
 
-from galaxy.jobs.runners.cli import ShellJobRunner
+from galaxy.jobs.runners.cli import DEFAULT_EMBED_METADATA_IN_JOB, ShellJobRunner
 from galaxy.jobs.runners.util.cli.job import job_states
+from galaxy.util import asbool
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +219,11 @@ def tool_output(working_directory: str | None, shrink) -> dict[str, str]:
     return streams
 
 
+def metadata_in_job(params: dict) -> bool:
+    """Whether the job script sets its outputs' metadata (Galaxy's embed_metadata_in_job)."""
+    return asbool(params.get("embed_metadata_in_job", DEFAULT_EMBED_METADATA_IN_JOB))
+
+
 def readable_size(size: int) -> str:
     return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
 
@@ -327,9 +337,16 @@ class SlurmShellJobRunner(ShellJobRunner):
             secrets["session_url"] = session_url(sessions_url, subdomain, manager.get_entry_point_path(entry_point))
         return secrets
 
+    # Galaxy queues it beside finish_job (each job Galaxy's CLI monitor finishes gets both):
+    # finish_job runs it, in order.
+    def handle_metadata_externally(self, ajs):
+        pass
+
     # Whichever way a job ends, its secrets go.
     def finish_job(self, job_state):
         try:
+            if not metadata_in_job(job_state.job_destination.params):
+                self._handle_metadata_externally(job_state.job_wrapper, resolve_requirements=True)
             super().finish_job(job_state)
         finally:
             remove_job_secrets(job_state.job_wrapper.working_directory, secrets_folder(job_state.job_wrapper))
