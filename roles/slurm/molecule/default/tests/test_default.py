@@ -43,6 +43,8 @@ def test_consumable_resources_are_tracked(host):
     config = host.check_output("scontrol show config")
     assert "select/cons_tres" in config
     assert "GresTypes               = gpu,shard" in config
+    # A job is tried as it is submitted, not up to 3 s later (a launch's wait).
+    assert "SchedulerParameters     = batch_sched_delay=0" in config
 
 
 def test_a_submitted_job_runs(host):
