@@ -53,6 +53,9 @@ FACTS = {
     "slurmd_port": "gxnb_slurmd_port",
     # Each GPU's Slurm shards (0: GPUs are given whole only).
     "gpu_shards_per_gpu": "gxnb_gpu_shards_per_gpu",
+    # GPU accounting (Slurm's, on the first Galaxy server) and the monthly GPU-hour quotas (JSON).
+    "slurm_accounting": "gxnb_slurm_accounting",
+    "gpu_quota": "gxnb_gpu_quota | to_json",
     # Job nodes made on demand: the driver (none: all on) and the nodes it makes.
     "node_driver": "gxnb_node_driver",
     "nodes_on_demand": "slurm_power_save_nodes | join(' ')",

@@ -7,9 +7,12 @@ from __future__ import annotations
 import contextlib
 import io
 import pathlib
+import sys
 
 from tests.conftest import REPO, render_template
 
+# The rules call the galaxy role's gxnb_accounting, which it puts in Galaxy's virtualenv.
+sys.path.insert(0, str(REPO / "roles" / "galaxy" / "files"))
 TOOLS_DIR = REPO / "galaxy_config" / "tools"
 TOOL_VARS = {
     "tool": {

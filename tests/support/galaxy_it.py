@@ -63,12 +63,13 @@ def admin_instance() -> GalaxyInstance:
     return GalaxyInstance(endpoints["galaxy_url"], key=endpoints["admin_api_key"])
 
 
-def create_user(galaxy_url: str, admin_key: str, gpu_user: bool = True, password: str | None = None) -> tuple[str, str]:
-    """Create a new non-admin user through the API, a member of the GPU users' group where the
-    deployment has one (unless gpu_user is false), with this password (else a random one);
-    return (email, api_key)."""
+def create_user(galaxy_url: str, admin_key: str, gpu_user: bool = True, password: str | None = None,
+                prefix: str = "nbuser") -> tuple[str, str]:  # fmt: skip
+    """Create a new non-admin user through the API, <prefix>-<random>@example.org, a member of the
+    GPU users' group where the deployment has one (unless gpu_user is false), with this password
+    (else a random one); return (email, api_key)."""
     admin = GalaxyInstance(galaxy_url, key=admin_key)
-    name = f"nbuser-{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     email = f"{name}@example.org"
     user = admin.users.create_local_user(name, email, password or secrets.token_urlsafe(12))
     key = admin.users.create_user_apikey(user["id"])

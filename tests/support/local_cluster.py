@@ -47,6 +47,13 @@ def slurm(*command: str) -> str:
     return run(head(), *command)
 
 
+def slurm_job_id(galaxy_job_id: str) -> str | None:
+    """The Slurm job of a Galaxy job (None: it never reached Slurm), as Galaxy's admins see it."""
+    from tests.support import galaxy_it
+
+    return galaxy_it.admin_instance().jobs.show_job(galaxy_job_id, full_details=True).get("external_id") or None
+
+
 def allocated_gpu(slurm_job_id: str) -> tuple[str, str] | None:
     """(node, GPU index) Slurm gave a running job, a GPU or shards of one (scontrol's
     GRES=gpu:1(IDX:N), GRES=shard:1(IDX:N)); None for a job without one."""

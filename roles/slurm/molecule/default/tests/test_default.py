@@ -33,6 +33,23 @@ def test_services_run(host):
         assert host.service(name).is_enabled, name
 
 
+def test_accounting_keeps_each_jobs_gpus_shards_and_comment(host):
+    dbd_conf = host.file("/etc/slurm/slurmdbd.conf")
+    assert dbd_conf.user == "slurm" and dbd_conf.mode == 0o600  # slurmdbd refuses a file others read
+    assert "StoragePass" not in dbd_conf.content_string  # MariaDB's unix_socket: no password anywhere
+    assert host.service("slurmdbd").is_running and host.service("mariadb").is_running
+    associations = host.check_output("sacctmgr -n -P show associations format=cluster,account,user").split()
+    assert {"gxnb|root|", "gxnb|gxnb|", "gxnb|gxnb|root"} <= set(associations), associations
+    comment = "gxnb;uid=7;user=ada%40example.org;groups=ml%20lab"
+    jobs = [host.check_output(f"sbatch --parsable --account=gxnb --gres={gres} --comment='{comment}' --wrap 'sleep 1'")
+            .strip() for gres in ("gpu:1", "shard:1")]  # fmt: skip
+    records = wait_for(host, f"sacct -X -n -P -j {','.join(jobs)} --format=JobIDRaw,Comment,AllocTRES,State",
+                       lambda s: s.count("COMPLETED") == 2)  # fmt: skip
+    by_job = {line.split("|")[0]: line.split("|")[1:] for line in records.splitlines()}
+    assert by_job[jobs[0]][0] == comment and "gres/gpu=1" in by_job[jobs[0]][1].split(","), records
+    assert by_job[jobs[1]][0] == comment and "gres/shard=1" in by_job[jobs[1]][1].split(","), records
+
+
 def test_node_is_idle_with_two_gpus(host):
     out = wait_for(host, NODE_INFO, lambda s: " idle " in s)
     name, state, gres = out.split()
