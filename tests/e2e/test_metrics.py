@@ -76,6 +76,10 @@ def test_the_services_page_shows_each_nodes_gpus_and_the_sessions():
         assert cells[1] == str(local_cluster.containers()[node]["gpus"]), cells  # GPUs
         assert "not measured" in cells[4], cells  # fake GPUs: no utilization, and the page says so
     assert 'id="sessions-running">' in page and 'id="alerts">' in page
+    # Launch times, Galaxy's jobs by destination, nginx's requests and errors, GPU-hours this month.
+    for part in ('id="launch-p50">', 'id="launch-p95">', '<table id="destinations">', '<table id="requests">',
+                 '<table id="gpu-hours-users">', '<table id="gpu-hours-groups">'):  # fmt: skip
+        assert part in page, part
     hosts = page.split('<table id="hosts">')[1].split("</table>")[0]
     assert hosts.count("<td>yes</td>") == len(local_cluster.containers()) + len(local_cluster.job_nodes()) + 1
 
@@ -98,6 +102,24 @@ def test_a_running_session_shows_on_its_gpu_and_in_slurms_counts():
             f'gxnb_slurm_jobs{{state="running",kind="session",resource="{resource}"}}').values()) >= 1, timeout=60)
         wait_for(f"a {resource} allocated on {node}",
                  lambda: values_by_node(f"gxnb_slurm_node_{resource}s_allocated")[node] >= 1, timeout=60)
+        # Galaxy's view (its database): the session's destination, its route, its launch time.
+        # (TPV's destinations for sessions: gpu_docker_session here, cpu_docker_session without GPUs.)
+        wait_for("the session running at a session destination in Galaxy's counts", lambda: sum(query(
+            'gxnb_galaxy_jobs{destination=~".+_docker_session",state="running"}').values()) >= 1, timeout=60)
+        assert sum(query("gxnb_galaxy_sessions_routed").values()) >= 1
+        assert sum(query("gxnb_galaxy_session_launches").values()) >= 1
+        p95 = query('gxnb_galaxy_session_launch_seconds{quantile="0.95"}')
+        assert p95 and 0 < max(p95.values()) < 600, p95
+        # nginx answered the session's pages through gx-it-proxy, and Galaxy's API: counted by part.
+        for part in ("sessions", "galaxy"):
+            wait_for(f"nginx's {part} responses counted", lambda part=part: sum(query(
+                f'gxnb_http_responses_total{{part="{part}",code="2xx"}}').values()) >= 1, timeout=60)
+        # GPU-hours this month (Slurm's accounting, read by the exporter at most once a minute):
+        # the session's user, while it runs.
+        email = session.galaxy.users.get_current_user()["email"]
+        hours = wait_for(f"{email}'s GPU-hours", lambda: query(f'gxnb_user_gpu_hours_this_month{{user="{email}"}}'),
+                         timeout=150)  # fmt: skip
+        assert 0 < max(hours.values()) < 1, hours
     finally:
         session.galaxy.jobs.cancel_job(session.job_id)
 

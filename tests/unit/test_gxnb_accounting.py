@@ -74,6 +74,16 @@ def test_gpu_time_is_the_part_of_each_run_inside_the_month_and_adds_up_per_user_
     assert {g["group"]: g["gpu_seconds"] for g in report["groups"]} == {"lab": 8100.0, "course": 3600.0}
 
 
+def test_a_running_jobs_comment_comes_from_squeue_until_accounting_has_it():
+    ada = gxnb_accounting.slurm_comment(galaxy_user(1, "ada@example.org", ["lab"]))
+    lines = [record(1, "", "cpu=2,gres/gpu=1", "2026-12-10T11:00:00", "Unknown"),  # running: no comment yet
+             record(2, "", "cpu=2,gres/gpu=1", "2026-12-09T11:00:00", "2026-12-09T12:00:00")]  # not Galaxy's
+    filled = gxnb_accounting.with_running_comments(lines, f"1|{ada}\n3|{ada}\n")
+    start, end = gxnb_accounting.month_bounds(None, NOW)
+    uses = gxnb_accounting.jobs_use(filled, start, end, NOW, shards_per_gpu=0)
+    assert [(u.job_id, u.user, u.gpu_seconds) for u in uses] == [("1", "ada@example.org", 3600.0)]
+
+
 def test_a_month_given_badly_is_named_with_the_form_allowed():
     with pytest.raises(ValueError, match="month '2026/12': give it as YYYY-MM"):
         gxnb_accounting.month_bounds("2026/12", NOW)
@@ -110,6 +120,8 @@ def fake_sacct(tmp_path, monkeypatch):
     records = tmp_path / "records"
     (bin_dir / "sacct").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\ncat {records}\n")
     (bin_dir / "sacct").chmod(0o755)
+    (bin_dir / "squeue").write_text("#!/bin/sh\n")  # no job runs
+    (bin_dir / "squeue").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     config = tmp_path / "gpu-accounting.json"
     monkeypatch.setattr(gxnb_accounting, "CONFIG_FILE", str(config))

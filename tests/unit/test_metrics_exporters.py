@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import importlib.machinery
 import importlib.util
+import json
 import os
 import re
 import time
@@ -134,6 +135,72 @@ def test_without_slurm_the_service_exporter_says_so_and_still_reports_the_backup
     assert found["gxnb_slurm_up"] == 0
     assert found["gxnb_database_backups"] == 1
     assert "gxnb_database_backup_newest_timestamp_seconds" in found
+
+
+def test_gpu_hours_per_user_and_group_come_from_gxnb_gpu_usage_and_a_silent_one_is_said(tmp_path, monkeypatch):
+    (tmp_path / "usage.json").write_text(json.dumps({
+        "month": "2026-12", "users": [{"user_id": 3, "user": "ada@example.org", "gpu_seconds": 5400.0, "jobs": 2}],
+        "groups": [{"group": "ml lab", "gpu_seconds": 5400.0, "jobs": 2}]}))  # fmt: skip
+    usage = tmp_path / "gxnb-gpu-usage"
+    usage.write_text(f"#!/bin/sh\n[ \"$1\" = --json ] && exec /bin/cat {tmp_path}/usage.json\n")
+    usage.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    monkeypatch.setattr(service_exporter, "_gpu_usage_cache", {})
+    args = SimpleNamespace(backup_dir="", session_tools="x", training_tools="x", gpu_usage_command=str(usage))
+    found = samples(service_exporter.collect(args))
+    assert found["gxnb_gpu_usage_up"] == 1
+    assert found['gxnb_user_gpu_hours_this_month{user="ada@example.org"}'] == 1.5
+    assert found['gxnb_group_gpu_hours_this_month{group="ml lab"}'] == 1.5
+    usage.write_text("#!/bin/sh\necho 'sacct failed' >&2; exit 1\n")
+    monkeypatch.setattr(service_exporter, "_gpu_usage_cache", {})
+    found = samples(service_exporter.collect(args))
+    assert found["gxnb_gpu_usage_up"] == 0 and not any("gpu_hours" in name for name in found), found
+
+
+def test_galaxys_jobs_sessions_and_launch_times_come_from_gxnb_galaxy_metrics(tmp_path, monkeypatch):
+    (tmp_path / "galaxy.json").write_text(json.dumps({
+        "jobs": [{"destination": "gpu_docker_session", "state": "queued", "count": 3},
+                 {"destination": "unmapped", "state": "new", "count": 1}],
+        "sessions_routed": 4, "session_launch_window_minutes": 60,
+        "session_launch_seconds": {"count": 5, "p50": 3.5, "p95": 9.0}}))  # fmt: skip
+    command = tmp_path / "gxnb-galaxy-metrics"
+    command.write_text(f"#!/bin/sh\nexec /bin/cat {tmp_path}/galaxy.json\n")
+    command.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    args = SimpleNamespace(backup_dir="", session_tools="x", training_tools="x", galaxy_metrics_command=str(command))
+    found = samples(service_exporter.collect(args))
+    assert found["gxnb_galaxy_up"] == 1 and found["gxnb_galaxy_sessions_routed"] == 4
+    assert found['gxnb_galaxy_jobs{destination="gpu_docker_session",state="queued"}'] == 3
+    assert found['gxnb_galaxy_jobs{destination="unmapped",state="new"}'] == 1
+    assert found["gxnb_galaxy_session_launches"] == 5
+    assert found['gxnb_galaxy_session_launch_seconds{quantile="0.95"}'] == 9.0
+    command.write_text("#!/bin/sh\nexit 1\n")
+    found = samples(service_exporter.collect(args))
+    assert found["gxnb_galaxy_up"] == 0 and "gxnb_galaxy_sessions_routed" not in found, found
+
+
+def test_nginxs_responses_are_counted_by_part_and_status_class_as_the_log_grows_and_rotates(tmp_path):
+    log = tmp_path / "gxnb-metrics.log"
+    log.write_text("galaxy 200\ngalaxy 302\nsessions 101\nsessions 502\ngarbage\nsessions 20")  # the last: half written
+    args = SimpleNamespace(backup_dir="", session_tools="x", training_tools="x", nginx_log=str(log))
+    found = samples(service_exporter.collect(args))
+    assert found["gxnb_http_log_up"] == 1
+    assert found['gxnb_http_responses_total{part="galaxy",code="2xx"}'] == 1
+    assert found['gxnb_http_responses_total{part="sessions",code="5xx"}'] == 1
+    assert found['gxnb_http_responses_total{part="sessions",code="1xx"}'] == 1
+    assert found['gxnb_http_responses_total{part="galaxy",code="5xx"}'] == 0  # there, as 0
+    with log.open("a") as more:
+        more.write("0\nsessions 404\n")  # the half-written line ends: 200
+    found = samples(service_exporter.collect(args))
+    assert found['gxnb_http_responses_total{part="sessions",code="2xx"}'] == 1
+    assert found['gxnb_http_responses_total{part="sessions",code="4xx"}'] == 1
+    log.rename(tmp_path / "gxnb-metrics.log.1")  # logrotate: a new file
+    log.write_text("galaxy 500\n")
+    found = samples(service_exporter.collect(args))
+    assert found['gxnb_http_responses_total{part="galaxy",code="5xx"}'] == 1
+    assert found['gxnb_http_responses_total{part="galaxy",code="2xx"}'] == 1  # counters keep growing
+    (tmp_path / "gxnb-metrics.log").unlink()
+    assert samples(service_exporter.collect(args))["gxnb_http_log_up"] == 0
 
 
 KERNEL_LOG = (

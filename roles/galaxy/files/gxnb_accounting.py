@@ -127,6 +127,27 @@ def sacct_lines(start: datetime.datetime, end: datetime.datetime) -> list[str]:
     return result.stdout.splitlines()
 
 
+def with_running_comments(lines: list[str], running: str) -> list[str]:
+    """Slurm's accounting gets a job's comment when the job ends: a running job's comes from
+    squeue (`squeue -o %i|%k` lines: running)."""
+    comments = dict(line.split("|", 1) for line in running.splitlines() if "|" in line)
+    filled = []
+    for line in lines:
+        fields = line.split("|")
+        if len(fields) >= 5 and not fields[1] and fields[0] in comments:
+            fields[1] = comments[fields[0]]
+        filled.append("|".join(fields))
+    return filled
+
+
+def squeue_comments() -> str:
+    result = subprocess.run(["squeue", "--noheader", "--all", "--format=%i|%k"], capture_output=True, text=True,
+                            timeout=60, check=False)  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"squeue failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout
+
+
 def jobs_use(lines: list[str], start: datetime.datetime, end: datetime.datetime, now: datetime.datetime,
              shards_per_gpu: int) -> list[JobUse]:  # fmt: skip
     """The Galaxy jobs' GPU use inside [start, end): each job's run clipped to it (one still running
@@ -170,7 +191,10 @@ def month_use(month: str | None = None, now: datetime.datetime | None = None, co
     config = load_config() if config is None else config
     now = now or datetime.datetime.now()
     start, end = month_bounds(month, now)
-    uses = jobs_use(sacct_lines(start, end), start, end, now, int(config.get("shards_per_gpu", 0)))
+    lines = sacct_lines(start, end)
+    if any(len(f) >= 5 and not f[1] and parse_time(f[4]) is None for f in (line.split("|") for line in lines)):
+        lines = with_running_comments(lines, squeue_comments())
+    uses = jobs_use(lines, start, end, now, int(config.get("shards_per_gpu", 0)))
     return {"month": f"{start:%Y-%m}", "start": start.isoformat(), "end": end.isoformat(), **totals(uses)}
 
 
