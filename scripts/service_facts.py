@@ -55,6 +55,7 @@ FACTS = {
     "gpu_shards_per_gpu": "gxnb_gpu_shards_per_gpu",
     # GPU accounting (Slurm's, on the first Galaxy server) and the monthly GPU-hour quotas (JSON).
     "slurm_accounting": "gxnb_slurm_accounting",
+    "slurm_accounting_port": "gxnb_slurm_accounting_port",
     "gpu_quota": "gxnb_gpu_quota | to_json",
     # Job nodes made on demand: the driver (none: all on) and the nodes it makes.
     "node_driver": "gxnb_node_driver",

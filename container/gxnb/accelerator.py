@@ -2,8 +2,9 @@
 
     python -m gxnb.accelerator     one line for the session's log ("GPU: ..." or why it runs on the CPU)
     GET <base_url>gxnb/accelerator  the same as JSON for JupyterLab's status bar (gxnb-accelerator),
-                                    with each GPU's use and memory and the node's maintenance
-                                    notice (gxnb.node_notice): a Jupyter server extension
+                                    with each GPU's use and memory, the node's maintenance
+                                    notice (gxnb.node_notice) and the user's GPU-hours this
+                                    month and quota (usage()): a Jupyter server extension
 
 A session given a share of a shared GPU (gxnb.gpu_share) says so: "GPU (shared, 1/4): ...".
 """
@@ -11,11 +12,19 @@ A session given a share of a shared GPU (gxnb.gpu_share) says so: "GPU (shared, 
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 import sys
+import time
 
 from gxnb import gpu_share, node_notice
 
 CPU_ONLY = "no GPU visible, running on CPU"
+# Galaxy's runner writes the user's GPU use this month (before this session) and their quotas
+# into the session's secrets folder at the launch (gxnb_accounting.usage_summary).
+USAGE_FILE = "gpu_usage.json"
+# When this session's server started: its own GPU time counts from here.
+SESSION_START = time.time()
 
 
 def _cpu_only(reason: str = "") -> dict:
@@ -64,6 +73,32 @@ def _device(pynvml, index: int) -> dict:
     }
 
 
+def usage(now: float | None = None, started: float | None = None) -> dict | None:
+    """The user's GPU-hours this month: the month's other jobs as Galaxy's accounting counted them
+    at the launch, plus this session's own time so far times the GPUs it holds (a shard its part);
+    with the quota that applies and when it resets. None without the file (no GPU accounting, a
+    CPU-only session)."""
+    secrets = pathlib.Path(os.environ.get("GXNB_SECRETS_DIR", "/run/gxnb/secrets"))
+    try:
+        data = json.loads((secrets / USAGE_FILE).read_text())
+        before, as_of, gpus = float(data["used_gpu_hours"]), float(data["as_of_epoch"]), float(data["job_gpus"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    now = time.time() if now is None else now
+    started = SESSION_START if started is None else started
+    own = max(0.0, now - max(as_of, started)) / 3600 * gpus
+    used = before + own
+    quota = data.get("quota_gpu_hours")
+    resets = str(data.get("resets", ""))[:10]
+    text = f"GPU-hours this month: {used:.2f} (this session {own:.2f}"
+    text += f"); quota {quota:g}, resets {resets}" if quota else ")"
+    for group in data.get("groups") or []:
+        text += (f"; group {group['name']}: {float(group['used_gpu_hours']) + own:.2f} of {group['quota_gpu_hours']:g}"
+                 if isinstance(group, dict) and "name" in group else "")  # fmt: skip
+    return {"used_gpu_hours": round(used, 4), "session_gpu_hours": round(own, 4), "quota_gpu_hours": quota,
+            "resets": resets, "text": text}  # fmt: skip
+
+
 def describe() -> str:
     return read()["summary"]
 
@@ -85,7 +120,7 @@ def _load_jupyter_server_extension(serverapp) -> None:
             notice = node_notice.read()
             if notice is not None:
                 notice["text"] = node_notice.describe(notice)
-            self.finish(json.dumps({**read(), "notice": notice}))
+            self.finish(json.dumps({**read(), "notice": notice, "usage": usage()}))
 
     route = url_path_join(serverapp.web_app.settings["base_url"], "gxnb", "accelerator")
     serverapp.web_app.add_handlers(".*$", [(route, AcceleratorHandler)])

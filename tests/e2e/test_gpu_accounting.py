@@ -45,6 +45,13 @@ def slurm_gpu_seconds(slurm_job_id: str) -> float:
     return int(elapsed) * gpus
 
 
+def month_end() -> datetime.datetime:
+    """When this month's quotas reset: the first of the next month (the server's and this
+    machine's clocks agree here: the cluster's containers share its kernel)."""
+    now = datetime.datetime.now()
+    return (now.replace(day=1) + datetime.timedelta(days=32)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
 def end_session(session: galaxy_it.NotebookSession) -> str:
     session.api("POST", "api/shutdown")
     assert galaxy_it.wait_for_job(session.galaxy, session.job_id, timeout=180) == "ok"
@@ -68,8 +75,15 @@ def test_gpu_time_adds_up_per_user_and_group_and_a_user_past_the_quota_is_refuse
     # Two sessions: the first ends at once, the second once the user's GPU time passed the quota.
     first = galaxy_it.start_session(endpoints, key)
     slurm_jobs = [end_session(first)]
+    first_hours = user_gpu_seconds(email) / 3600
     second = galaxy_it.start_session(endpoints, key)
     try:
+        # The session's GPU status item: the user's use this month (the first session's, and its
+        # own so far) and their quota.
+        usage = second.api("GET", "gxnb/accelerator").json()["usage"]
+        assert usage["quota_gpu_hours"] == hours and usage["resets"] == f"{month_end():%Y-%m-%d}", usage
+        assert first_hours <= usage["used_gpu_hours"] <= first_hours + 0.01, (usage, first_hours)
+        assert f"GPU-hours this month: {usage['used_gpu_hours']:.2f}" in usage["text"], usage
         galaxy_it.wait_for(lambda: user_gpu_seconds(email) > hours * 3600, f"{email}'s GPU time past the quota",
                            timeout=240)  # fmt: skip
     finally:
@@ -89,8 +103,7 @@ def test_gpu_time_adds_up_per_user_and_group_and_a_user_past_the_quota_is_refuse
     gi, _history, refused = galaxy_it.launch_notebook(endpoints["galaxy_url"], key)
     assert galaxy_it.wait_for_job(gi, refused, timeout=120) == "error"
     message = galaxy_it.what_the_history_says(gi, refused)
-    now = datetime.datetime.now()
-    resets = (now.replace(day=1) + datetime.timedelta(days=32)).replace(day=1)
+    resets = month_end()
     told = re.search(r"Your GPU use this month is ([0-9.]+) GPU-hours", message)
     assert told and float(told.group(1)) == pytest.approx(expected / 3600, rel=0.05), message
     assert f"your monthly quota is {hours:g} GPU-hours (gxnb_gpu_quota users['{pattern}'])" in message, message

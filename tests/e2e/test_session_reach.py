@@ -116,3 +116,17 @@ def test_a_session_reaches_no_exporter_of_its_node_nor_the_galaxy_servers(sessio
                           (head_address, service_port), (head_address, node_port)]:  # fmt: skip
         answer = reach_from_session(sessions["same_node"], address, port)
         assert answer == "refused", (address, port, answer)
+
+
+def test_a_session_reaches_neither_slurms_controller_nor_its_accounting(sessions):
+    """slurmctld and slurmdbd (every job's record, every user's GPU time) on the Galaxy server
+    answer the cluster's hosts only: a session that reached them could read or forge records."""
+    head = local_cluster.head()
+    head_address = local_cluster.containers()[head]["address"]
+    accounting_port = int(local_cluster.facts()["slurm_accounting_port"])
+    # The node itself connects (slurmdbd waits for a message of its own: a connection is the sign).
+    connect = f"import socket; socket.create_connection(({head_address!r}, {accounting_port}), timeout=5); print('ok')"
+    assert local_cluster.run(sessions["node"], "python3", "-c", connect).strip() == "ok"
+    for port in (6817, accounting_port):  # slurm.conf's SlurmctldPort, slurmdbd's DbdPort
+        answer = reach_from_session(sessions["same_node"], head_address, port)
+        assert answer == "refused", (port, answer)

@@ -140,7 +140,7 @@ def test_what_a_person_sees_first(image):
         accelerator = nb.http.get(f"{nb.url}/gxnb/accelerator", timeout=10)
         assert accelerator.status_code == 200, accelerator.text
         assert accelerator.json() == {"gpu": False, "summary": "no GPU visible, running on CPU", "devices": [],
-                                      "notice": None}  # fmt: skip
+                                      "notice": None, "usage": None}  # fmt: skip
         # ...and the lab page loads the item's script under a name that changes with its content.
         config = lab_page_config(nb)
         # Elyra's R and Scala editor plugins (ids without their package's name) are off by id

@@ -108,3 +108,27 @@ def test_the_status_bar_says_the_session_shares_its_gpu(frameworks, share, headi
     info = json.loads(python_in_the_image(code, frameworks, **({"GXNB_GPU_SHARE": share} if share else {})).stdout)
     assert info["summary"] == heading + "NVIDIA A100-SXM4-16GB, 16 GiB", info
     assert info["share"] == (share or ""), info
+
+
+def test_the_status_bar_shows_the_users_gpu_hours_with_this_sessions_own_time_and_the_quota(tmp_path, monkeypatch):
+    """gxnb.accelerator.usage(): the month's use Galaxy's runner wrote at the launch, plus this
+    session's own time on its share of a GPU since it started."""
+    sys.path.insert(0, str(REPO / "container"))
+    try:
+        from gxnb import accelerator
+    finally:
+        sys.path.remove(str(REPO / "container"))
+    monkeypatch.setenv("GXNB_SECRETS_DIR", str(tmp_path))
+    assert accelerator.usage() is None  # no accounting: nothing said
+    launched = 1_800_000_000.0
+    (tmp_path / "gpu_usage.json").write_text(json.dumps({
+        "used_gpu_hours": 1.5, "as_of_epoch": launched, "job_gpus": 0.25, "quota_gpu_hours": 5.0,
+        "resets": "2027-01-01T00:00:00",
+        "groups": [{"name": "ml-lab", "used_gpu_hours": 10.0, "quota_gpu_hours": 100}]}))  # fmt: skip
+    # The session started 60 s after the launch call and has run two hours since.
+    usage = accelerator.usage(now=launched + 60 + 7200, started=launched + 60)
+    assert usage["session_gpu_hours"] == 0.5 and usage["used_gpu_hours"] == 2.0, usage
+    assert usage["text"] == ("GPU-hours this month: 2.00 (this session 0.50); quota 5, resets 2027-01-01; "
+                             "group ml-lab: 10.50 of 100"), usage["text"]
+    (tmp_path / "gpu_usage.json").write_text("{not json")
+    assert accelerator.usage() is None

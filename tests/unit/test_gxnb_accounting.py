@@ -125,7 +125,7 @@ def fake_sacct(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     config = tmp_path / "gpu-accounting.json"
     monkeypatch.setattr(gxnb_accounting, "CONFIG_FILE", str(config))
-    monkeypatch.setattr(gxnb_accounting, "_quota_cache", {})
+    monkeypatch.setattr(gxnb_accounting, "_use_cache", {})
 
     def setup(quota: dict, lines: list[str]) -> pathlib.Path:
         config.write_text(json.dumps({"shards_per_gpu": 0, "quota": quota}))
@@ -149,13 +149,13 @@ def test_tpvs_rule_refuses_a_gpu_job_past_the_quota_and_lets_others_go(tmp_path,
         dry_run(config_dir, "interactive_tool_ml_jupyter_notebook", "--user", "ada@example.org")
     assert "--allusers" in args.read_text() and f"--starttime={today:%Y-%m}-01T00:00:00" in args.read_text()
     # Under the quota, the job goes, and carries its user into Slurm.
-    gxnb_accounting._quota_cache.clear()
+    gxnb_accounting._use_cache.clear()
     fake_sacct({"hours_per_user": 3}, [ran])
     out = dry_run(config_dir, "interactive_tool_ml_jupyter_notebook", "--user", "ada@example.org")
     params = yaml.safe_load(out[out.index("!!python/object") :].split("\n", 1)[1])["params"]
     assert params["job_--comment"] == f"gxnb;uid={user_id};user=ada@example.org;groups=", params
     # Where no GPUs exist, no GPU quota applies.
-    gxnb_accounting._quota_cache.clear()
+    gxnb_accounting._use_cache.clear()
     fake_sacct({"hours_per_user": 1}, [ran])
     dry_run(render_tpv(tmp_path / "cpu", gpu_count=0), "run_jupyter_job", "--user", "ada@example.org")
 
@@ -167,3 +167,26 @@ def test_without_a_quota_slurm_is_not_asked_and_a_silent_accounting_lets_jobs_go
     fake_sacct({"hours_per_user": 1}, [])
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     assert gxnb_accounting.quota_refusal(user) == ""
+
+
+def test_a_sessions_usage_file_has_the_users_use_their_quotas_the_reset_and_the_jobs_gpus(fake_sacct):
+    user = galaxy_user(4, "ada@students.example.org", ["ml-lab", "other"])
+    comment = gxnb_accounting.slurm_comment(user)
+    today = datetime.datetime.now()
+    ran = record(1, comment, "cpu=2,gres/gpu=1", f"{today:%Y-%m}-01T00:00:00", f"{today:%Y-%m}-01T01:30:00")
+    fake_sacct({"hours_per_user": 10, "users": {"*@students.example.org": 5}, "groups": {"ml-*": 100}}, [ran])
+    gxnb_accounting.load_config()  # (the fixture's settings: shards_per_gpu 0)
+    summary = gxnb_accounting.usage_summary(user, "gpu:1", now=today)
+    assert summary["used_gpu_hours"] == 1.5 and summary["job_gpus"] == 1.0, summary
+    assert summary["as_of_epoch"] == pytest.approx(today.timestamp())  # the session counts its own time from it
+    assert (summary["quota_gpu_hours"], summary["quota_setting"]) == (5.0, "users['*@students.example.org']")
+    assert summary["groups"] == [{"name": "ml-lab", "used_gpu_hours": 1.5, "quota_gpu_hours": 100.0,
+                                  "quota_setting": "groups['ml-*']"}]  # fmt: skip
+    assert summary["resets"].endswith("-01T00:00:00") and summary["month"] == f"{today:%Y-%m}"
+    assert gxnb_accounting.job_gpus("shard:1", 4) == 0.25 and gxnb_accounting.job_gpus("", 4) == 0.0
+
+
+def test_without_an_answer_from_accounting_a_session_gets_no_usage_file(fake_sacct, tmp_path, monkeypatch):
+    fake_sacct({}, [])
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert gxnb_accounting.usage_summary(galaxy_user(1, "ada@example.org"), "gpu:1") is None

@@ -201,6 +201,32 @@ def test_secrets_are_files_only_galaxys_user_reads_and_go_when_the_job_ends(tmp_
     assert runner.write_job_secrets(str(tmp_path), {}, "other") == str(tmp_path / "other")  # mounted even when empty
 
 
+@pytest.mark.parametrize("accounting", ["answers", "fails"])
+def test_a_gpu_session_gets_its_users_gpu_use_and_a_failing_accounting_never_stops_the_launch(monkeypatch, accounting):
+    asked = []
+
+    def usage_summary(user, gres):
+        asked.append((user.id, gres))
+        if accounting == "fails":
+            raise RuntimeError("slurmdbd is down")
+        return {"used_gpu_hours": 1.5, "quota_gpu_hours": 5.0, "job_gpus": 0.25}
+
+    monkeypatch.setitem(__import__("sys").modules, "gxnb_accounting", SimpleNamespace(usage_summary=usage_summary))
+    job = SimpleNamespace(user=SimpleNamespace(id=4), interactivetool_entry_points=[])
+    wrapper = SimpleNamespace(get_job=lambda: job, job_destination=SimpleNamespace(
+        params={"gxnb_job_secrets": "gpu_usage", "job_--gres": "shard:1"}))  # fmt: skip
+    secrets = object.__new__(runner.SlurmShellJobRunner).job_secrets(wrapper)
+    assert asked == [(4, "shard:1")]
+    if accounting == "answers":
+        assert json.loads(secrets[runner.GPU_USAGE_FILE]) == {"used_gpu_hours": 1.5, "quota_gpu_hours": 5.0,
+                                                              "job_gpus": 0.25}  # fmt: skip
+    else:
+        assert secrets == {}
+    # A job without GPUs (no gres) gets no usage file, and accounting is not asked.
+    wrapper.job_destination.params["job_--gres"] = ""
+    assert object.__new__(runner.SlurmShellJobRunner).job_secrets(wrapper) == {} and len(asked) == 1
+
+
 def test_a_secret_is_never_written_through_a_link(tmp_path):
     (tmp_path / "gxnb-secrets").mkdir()
     (tmp_path / "gxnb-secrets" / "api_key").symlink_to(tmp_path / "elsewhere")

@@ -29,11 +29,12 @@ import urllib.parse
 
 CONFIG_FILE = os.environ.get("GXNB_GPU_ACCOUNTING_CONFIG", "/etc/gxnb/gpu-accounting.json")
 COMMENT_PREFIX = "gxnb"
-# A quota is checked twice for a job (TPV's rule and its message): one sacct call serves both.
-QUOTA_CACHE_SECONDS = 5.0
+# A launch reads the month's use up to three times (TPV's rule, its message, the session's usage
+# file): one sacct call serves them.
+USE_CACHE_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
-_quota_cache: dict[int, tuple[float, str]] = {}
+_use_cache: dict[str, tuple[float, dict]] = {}
 
 
 @dataclasses.dataclass
@@ -210,25 +211,98 @@ def first_match(patterns: dict, name: str) -> tuple[str, float] | None:
     return None
 
 
+def user_quota(quota: dict, email: str) -> tuple[str, float]:
+    """The quota that applies to the user: (its setting, GPU-hours; 0: none)."""
+    matched = first_match(quota.get("users") or {}, email)
+    if matched:
+        return f"users['{matched[0]}']", matched[1]
+    return "hours_per_user", float(quota.get("hours_per_user") or 0)
+
+
+def group_quotas(quota: dict, groups: list[str]) -> list[tuple[str, str, float]]:
+    """The user's groups that have a quota: (group, its setting, GPU-hours)."""
+    found = []
+    for name in groups:
+        matched = first_match(quota.get("groups") or {}, name)
+        if matched and matched[1] > 0:
+            found.append((name, f"groups['{matched[0]}']", matched[1]))
+    return found
+
+
+def user_hours_of(use: dict, user_id: int) -> float:
+    return sum(u["gpu_seconds"] for u in use["users"] if u["user_id"] == user_id) / 3600
+
+
 def refusal(user_id: int, email: str, groups: list[str], use: dict, quota: dict, resets: datetime.datetime) -> str:
     """Why a user may not start another GPU job this month ("" when they may)."""
-    user_hours = sum(u["gpu_seconds"] for u in use["users"] if u["user_id"] == user_id) / 3600
-    matched = first_match(quota.get("users") or {}, email)
-    setting, limit = (f"users['{matched[0]}']", matched[1]) if matched else ("hours_per_user",
-                                                                            float(quota.get("hours_per_user") or 0))
+    user_hours = user_hours_of(use, user_id)
+    setting, limit = user_quota(quota, email)
     reset_text = f"{resets:%Y-%m-%d %H:%M} (server time)"
     if limit > 0 and user_hours >= limit:
         return (f"Your GPU use this month is {hours_text(user_hours)} GPU-hours and your monthly quota is {limit:g} "
                 f"GPU-hours (gxnb_gpu_quota {setting}): GPU jobs can start again when it resets on {reset_text}, "
                 f"or when the administrators raise it.")  # fmt: skip
     group_hours = {g["group"]: g["gpu_seconds"] / 3600 for g in use["groups"]}
-    for name in groups:
-        matched = first_match(quota.get("groups") or {}, name)
-        if matched and matched[1] > 0 and group_hours.get(name, 0.0) >= matched[1]:
+    for name, setting, limit in group_quotas(quota, groups):
+        if group_hours.get(name, 0.0) >= limit:
             return (f"Your group '{name}' has used {hours_text(group_hours[name])} GPU-hours this month, its monthly "
-                    f"quota is {matched[1]:g} GPU-hours (gxnb_gpu_quota groups['{matched[0]}']): GPU jobs of its "
-                    f"members can start again when it resets on {reset_text}, or when the administrators raise it.")
+                    f"quota is {limit:g} GPU-hours (gxnb_gpu_quota {setting}): GPU jobs of its members can start "
+                    f"again when it resets on {reset_text}, or when the administrators raise it.")  # fmt: skip
     return ""
+
+
+def cached_month_use(now: datetime.datetime, config: dict) -> dict:
+    """This month's use, read at most every USE_CACHE_SECONDS."""
+    month = f"{now:%Y-%m}"
+    cached = _use_cache.get(month)
+    if cached and time.monotonic() - cached[0] < USE_CACHE_SECONDS:
+        return cached[1]
+    use = month_use(None, now, config)
+    _use_cache.clear()
+    _use_cache[month] = (time.monotonic(), use)
+    return use
+
+
+def job_gpus(gres: str, shards_per_gpu: int) -> float:
+    """The GPUs a job asks Slurm for (TPV's job_--gres: gpu:1, shard:1, shard:4) as GPUs."""
+    kind, _, count = str(gres or "").partition(":")
+    if not count.isdigit():
+        return 0.0
+    if kind == "gpu":
+        return float(count)
+    return int(count) / shards_per_gpu if kind == "shard" and shards_per_gpu > 0 else 0.0
+
+
+def usage_summary(user, gres: str = "", now: datetime.datetime | None = None,
+                  config: dict | None = None) -> dict | None:  # fmt: skip
+    """What a session shows its user (the runner writes it into the session's secrets folder as
+    gpu_usage.json): their GPU-hours this month before this job, the quotas that apply to them,
+    when they reset, and the GPUs this job holds (the session adds its own time). None where
+    accounting does not answer."""
+    config = load_config() if config is None else config
+    now = now or datetime.datetime.now()
+    try:
+        use = cached_month_use(now, config)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        log.warning("GPU use of %s not written for the session, accounting did not answer: %s", user.email, error)
+        return None
+    quota = config.get("quota") or {}
+    setting, limit = user_quota(quota, user.email)
+    group_hours = {g["group"]: g["gpu_seconds"] / 3600 for g in use["groups"]}
+    _, resets = month_bounds(None, now)
+    return {
+        "month": use["month"],
+        "as_of": now.isoformat(timespec="seconds"),
+        "as_of_epoch": now.timestamp(),
+        "resets": resets.isoformat(timespec="seconds"),
+        "used_gpu_hours": round(user_hours_of(use, int(user.id)), 6),
+        "quota_gpu_hours": limit or None,
+        "quota_setting": setting if limit else "",
+        "groups": [{"name": name, "used_gpu_hours": round(group_hours.get(name, 0.0), 6), "quota_gpu_hours": hours,
+                    "quota_setting": group_setting}
+                   for name, group_setting, hours in group_quotas(quota, galaxy_groups(user))],  # fmt: skip
+        "job_gpus": job_gpus(gres, int(config.get("shards_per_gpu", 0))),
+    }
 
 
 def quota_refusal(user, now: datetime.datetime | None = None, config: dict | None = None) -> str:
@@ -239,20 +313,14 @@ def quota_refusal(user, now: datetime.datetime | None = None, config: dict | Non
     quota = config.get("quota") or {}
     if user is None or not (quota.get("hours_per_user") or quota.get("users") or quota.get("groups")):
         return ""
-    cached = _quota_cache.get(int(user.id))
-    if cached and time.monotonic() - cached[0] < QUOTA_CACHE_SECONDS:
-        return cached[1]
     now = now or datetime.datetime.now()
-    groups = galaxy_groups(user)
     try:
-        use = month_use(None, now, config)
+        use = cached_month_use(now, config)
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
         log.warning("GPU quota of %s not checked, accounting did not answer: %s", user.email, error)
         return ""
     _, resets = month_bounds(None, now)
-    answer = refusal(int(user.id), user.email, groups, use, quota, resets)
-    _quota_cache[int(user.id)] = (time.monotonic(), answer)
-    return answer
+    return refusal(int(user.id), user.email, galaxy_groups(user), use, quota, resets)
 
 
 def print_table(use: dict, only_user: str | None, only_group: str | None) -> None:

@@ -58,6 +58,9 @@ __all__ = (
 # In the job folder: the job's secrets, one file each, mounted read-only into its container (TPV's
 # docker_volumes); TPV names it (gxnb_job_secrets_folder), this is the galaxy role's default.
 JOB_SECRETS_FOLDER = "gxnb-secrets"
+# In the secrets folder: the user's GPU use this month and their quota (gxnb_accounting), which
+# the session's GPU status item shows with its own time added.
+GPU_USAGE_FILE = "gpu_usage.json"
 # What the container monitor writes into the job folder (Galaxy's own name for it).
 CONTAINER_RUNTIME_FILE = "container_runtime.json"
 CONTAINER_MONITOR_FAILURE_FILE = "container_monitor_exception.txt"
@@ -160,6 +163,18 @@ def write_job_secrets(job_directory: str, secrets: dict[str, str], folder_name: 
         with os.fdopen(descriptor, "w") as secret_file:
             secret_file.write(value)
     return folder
+
+
+def gpu_usage(user, gres: str) -> dict | None:
+    """The user's GPU use and quota for their session (None where accounting does not answer):
+    never a reason for a launch to fail."""
+    try:
+        import gxnb_accounting
+
+        return gxnb_accounting.usage_summary(user, gres)
+    except Exception:  # noqa: BLE001 - a launch goes on without the figure
+        log.exception("GPU use of user %s not written for the session", getattr(user, "id", "?"))
+        return None
 
 
 def remove_job_secrets(job_directory: str | None, folder_name: str = JOB_SECRETS_FOLDER) -> None:
@@ -320,7 +335,7 @@ class SlurmShellJobRunner(ShellJobRunner):
         return super().get_job_file(job_wrapper, command=command, **kwds)
 
     def job_secrets(self, job_wrapper) -> dict[str, str]:
-        """The secrets the job's tool gets (TPV's gxnb_job_secrets: api_key, session_url)."""
+        """The secrets the job's tool gets (TPV's gxnb_job_secrets: api_key, session_url, gpu_usage)."""
         params = job_wrapper.job_destination.params
         wanted = set(str(params.get("gxnb_job_secrets") or "").replace(",", " ").split())
         job = job_wrapper.get_job()
@@ -335,6 +350,11 @@ class SlurmShellJobRunner(ShellJobRunner):
             sessions_url = str(params.get("gxnb_sessions_url") or "")
             subdomain = manager.get_entry_point_subdomain(entry_point) if entry_point.requires_domain else None
             secrets["session_url"] = session_url(sessions_url, subdomain, manager.get_entry_point_path(entry_point))
+        gres = str(params.get("job_--gres") or "")
+        if "gpu_usage" in wanted and job.user is not None and gres:
+            usage = gpu_usage(job.user, gres)
+            if usage is not None:
+                secrets[GPU_USAGE_FILE] = json.dumps(usage)
         return secrets
 
     # Galaxy queues it beside finish_job (each job Galaxy's CLI monitor finishes gets both):

@@ -83,6 +83,14 @@ var _JUPYTERLAB;
 
         function show(info) {
           var text = label(info), title = info.summary || '', notice = info.notice;
+          var usage = info.usage;
+          if (usage) {
+            // The user's GPU-hours this month (this session's included), of their quota where one applies.
+            if (usage.quota_gpu_hours) {
+              text += ' · ' + usage.used_gpu_hours.toFixed(2) + '/' + usage.quota_gpu_hours + ' GPU-h';
+            }
+            title += '\n' + usage.text;
+          }
           if (notice) {
             var at = new Date(notice.ends_at * 1000);
             text += ' · ⚠ node maintenance: session ends at ' +
