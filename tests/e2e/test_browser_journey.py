@@ -246,6 +246,9 @@ def test_a_person_runs_the_notebook_from_galaxys_ui_and_gets_a_file_back(endpoin
         if "no GPU visible" in output:
             assert item.text == "CPU only", item.text
             assert "no GPU visible, running on CPU" in item.get_attribute("title")
+        if local_cluster.facts()["slurm_accounting"] == "True":
+            # The user's GPU time this month (Slurm's accounting, and this session's own so far).
+            assert "GPU-hours this month: " in item.get_attribute("title"), item.get_attribute("title")
         else:
             assert item.text.startswith("GPU: ") and "%" in item.text, item.text  # its name and use
 
