@@ -95,7 +95,11 @@ def images():
         "RUN printf '#!/bin/sh\\necho v3 cannot start >&2\\nexit 3\\n' > /usr/local/bin/start-notebook.sh\n"
         f"USER {user}\n"))  # fmt: skip
     yield {"v2": f"rollout-v2-{run_id}", "v3": f"rollout-v3-{run_id}", "v2_marker": f"image v2-{run_id}"}
-    docker("rmi", "gxnb/rollout-test:v3", "gxnb/rollout-test:v2")
+    # The run's tags as the rollout pushed them (<registry>/<repository>:rollout-v2-<run>): every
+    # run would leave two more in this machine's engine.
+    pushed = [name for name in docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").split()
+              if name.endswith((f":rollout-v2-{run_id}", f":rollout-v3-{run_id}"))]  # fmt: skip
+    docker("rmi", "gxnb/rollout-test:v3", "gxnb/rollout-test:v2", *pushed)
 
 
 @pytest.fixture(scope="module")
