@@ -80,10 +80,10 @@ def test_gpu_time_adds_up_per_user_and_group_and_a_user_past_the_quota_is_refuse
     try:
         # The session's GPU status item: the user's use this month (the first session's, and its
         # own so far) and their quota.
-        usage = galaxy_it.wait_for_http_200(second.url + "gxnb/accelerator", session=second.http).json()["usage"]
-        assert usage["quota_gpu_hours"] == hours and usage["resets"] == f"{month_end():%Y-%m-%d}", usage
-        assert first_hours <= usage["used_gpu_hours"] <= first_hours + 0.01, (usage, first_hours)
-        assert f"GPU-hours this month: {usage['used_gpu_hours']:.2f}" in usage["text"], usage
+        shown = galaxy_it.wait_for_http_200(second.url + "gxnb/accelerator", session=second.http).json()["usage"]
+        assert shown["quota_gpu_hours"] == hours and shown["resets"] == f"{month_end():%Y-%m-%d}", shown
+        assert first_hours <= shown["used_gpu_hours"] <= first_hours + 0.01, (shown, first_hours)
+        assert f"GPU-hours this month: {shown['used_gpu_hours']:.2f}" in shown["text"], shown
         galaxy_it.wait_for(lambda: user_gpu_seconds(email) > hours * 3600, f"{email}'s GPU time past the quota",
                            timeout=240)  # fmt: skip
     finally:
