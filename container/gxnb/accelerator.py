@@ -92,9 +92,9 @@ def usage(now: float | None = None, started: float | None = None) -> dict | None
     resets = str(data.get("resets", ""))[:10]
     text = f"GPU-hours this month: {used:.2f} (this session {own:.2f}"
     text += f"); quota {quota:g}, resets {resets}" if quota else ")"
-    for group in data.get("groups") or []:
-        text += (f"; group {group['name']}: {float(group['used_gpu_hours']) + own:.2f} of {group['quota_gpu_hours']:g}"
-                 if isinstance(group, dict) and "name" in group else "")  # fmt: skip
+    groups = [group for group in data.get("groups") or [] if isinstance(group, dict) and "name" in group]
+    text += "".join(f"; group {g['name']}: {float(g['used_gpu_hours']) + own:.2f} of {g['quota_gpu_hours']:g}"
+                    for g in groups)  # fmt: skip
     return {"used_gpu_hours": round(used, 4), "session_gpu_hours": round(own, 4), "quota_gpu_hours": quota,
             "resets": resets, "text": text}  # fmt: skip
 

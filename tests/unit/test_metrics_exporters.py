@@ -145,14 +145,14 @@ def test_gpu_hours_per_user_and_group_come_from_gxnb_gpu_usage_and_a_silent_one_
     usage.write_text(f"#!/bin/sh\n[ \"$1\" = --json ] && exec /bin/cat {tmp_path}/usage.json\n")
     usage.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
-    monkeypatch.setattr(service_exporter, "_gpu_usage_cache", {})
+    monkeypatch.setattr(service_exporter, "_json_cache", {})
     args = SimpleNamespace(backup_dir="", session_tools="x", training_tools="x", gpu_usage_command=str(usage))
     found = samples(service_exporter.collect(args))
     assert found["gxnb_gpu_usage_up"] == 1
     assert found['gxnb_user_gpu_hours_this_month{user="ada@example.org"}'] == 1.5
     assert found['gxnb_group_gpu_hours_this_month{group="ml lab"}'] == 1.5
     usage.write_text("#!/bin/sh\necho 'sacct failed' >&2; exit 1\n")
-    monkeypatch.setattr(service_exporter, "_gpu_usage_cache", {})
+    monkeypatch.setattr(service_exporter, "_json_cache", {})
     found = samples(service_exporter.collect(args))
     assert found["gxnb_gpu_usage_up"] == 0 and not any("gpu_hours" in name for name in found), found
 

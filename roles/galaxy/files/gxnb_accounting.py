@@ -242,7 +242,7 @@ def refusal(user_id: int, email: str, groups: list[str], use: dict, quota: dict,
         return (f"Your GPU use this month is {hours_text(user_hours)} GPU-hours and your monthly quota is {limit:g} "
                 f"GPU-hours (gxnb_gpu_quota {setting}): GPU jobs can start again when it resets on {reset_text}, "
                 f"or when the administrators raise it.")  # fmt: skip
-    group_hours = {g["group"]: g["gpu_seconds"] / 3600 for g in use["groups"]}
+    group_hours = group_hours_of(use)
     for name, setting, limit in group_quotas(quota, groups):
         if group_hours.get(name, 0.0) >= limit:
             return (f"Your group '{name}' has used {hours_text(group_hours[name])} GPU-hours this month, its monthly "
@@ -263,6 +263,20 @@ def cached_month_use(now: datetime.datetime, config: dict) -> dict:
     return use
 
 
+def use_or_none(now: datetime.datetime, config: dict, user, unanswered: str) -> dict | None:
+    """This month's use, or None where accounting does not answer (the handler's log says what was
+    left undone for the user): a broken slurmdbd must not stop a launch."""
+    try:
+        return cached_month_use(now, config)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        log.warning("GPU %s of %s, accounting did not answer: %s", unanswered, user.email, error)
+        return None
+
+
+def group_hours_of(use: dict) -> dict[str, float]:
+    return {g["group"]: g["gpu_seconds"] / 3600 for g in use["groups"]}
+
+
 def job_gpus(gres: str, shards_per_gpu: int) -> float:
     """The GPUs a job asks Slurm for (TPV's job_--gres: gpu:1, shard:1, shard:4) as GPUs."""
     kind, _, count = str(gres or "").partition(":")
@@ -281,14 +295,12 @@ def usage_summary(user, gres: str = "", now: datetime.datetime | None = None,
     accounting does not answer."""
     config = load_config() if config is None else config
     now = now or datetime.datetime.now()
-    try:
-        use = cached_month_use(now, config)
-    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
-        log.warning("GPU use of %s not written for the session, accounting did not answer: %s", user.email, error)
+    use = use_or_none(now, config, user, "use not written for the session")
+    if use is None:
         return None
     quota = config.get("quota") or {}
     setting, limit = user_quota(quota, user.email)
-    group_hours = {g["group"]: g["gpu_seconds"] / 3600 for g in use["groups"]}
+    group_hours = group_hours_of(use)
     _, resets = month_bounds(None, now)
     return {
         "month": use["month"],
@@ -314,10 +326,8 @@ def quota_refusal(user, now: datetime.datetime | None = None, config: dict | Non
     if user is None or not (quota.get("hours_per_user") or quota.get("users") or quota.get("groups")):
         return ""
     now = now or datetime.datetime.now()
-    try:
-        use = cached_month_use(now, config)
-    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
-        log.warning("GPU quota of %s not checked, accounting did not answer: %s", user.email, error)
+    use = use_or_none(now, config, user, "quota not checked")
+    if use is None:
         return ""
     _, resets = month_bounds(None, now)
     return refusal(int(user.id), user.email, galaxy_groups(user), use, quota, resets)
